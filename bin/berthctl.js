@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Entry point for the berthctl command: the bundled build under dist/bundle (npm run build).
+import module from "node:module";
+
+module.enableCompileCache?.();
+await import("../dist/bundle/berthctl.mjs");
