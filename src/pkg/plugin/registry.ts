@@ -4,18 +4,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError, Code, failedPrecondition, notFound } from "../errdefs/errdefs.js";
-import { type InitContext, type PluginRegistration, PluginSkipError } from "./types.js";
+import { type InitContext, type LoadedPlugin, type PluginRegistration, PluginSkipError } from "./types.js";
+
+export type { LoadedPlugin };
 
 export const pluginUri = (p: { type: string; id: string }) => `${p.type}.${p.id}`;
-
-export interface LoadedPlugin {
-  registration: PluginRegistration;
-  meta: InitContext<unknown>["meta"];
-  /** Set when init succeeded. */
-  instance?: unknown;
-  /** Set when init failed or the plugin skipped itself. */
-  error?: BerthError;
-}
 
 export interface LoadOptions {
   root: string;
@@ -118,6 +111,7 @@ export async function loadPlugins(
         meta,
         get: (type, id) => set.instance(type, id),
         getAll: (type) => set.instances(type),
+        plugins: () => set.all(),
       };
       loaded.instance = await registration.init(ctx);
       opts.onEvent?.({ uri, outcome: "loaded", ms: performance.now() - started });

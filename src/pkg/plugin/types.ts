@@ -31,6 +31,17 @@ export interface InitContext<C> {
   get<T>(type: string, id?: string): T;
   /** All initialised instances of a type, keyed by id. */
   getAll<T>(type: string): Map<string, T>;
+  /** Every plugin handled so far, loaded or failed (a live view, for introspection). */
+  plugins(): readonly LoadedPlugin[];
+}
+
+export interface LoadedPlugin {
+  registration: PluginRegistration;
+  meta: InitContext<unknown>["meta"];
+  /** Set when init succeeded. */
+  instance?: unknown;
+  /** Set when init failed or the plugin skipped itself; carries a gRPC code. */
+  error?: Error & { code: number };
 }
 
 /** Thrown from init when the plugin does not apply on this host; it is skipped, not failed. */

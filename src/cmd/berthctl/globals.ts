@@ -1,0 +1,7 @@
+import { BerthClient } from "../../client/client.js";
+import type { Format } from "./output.js";
+
+export interface Globals {
+  format: Format;
+  client(): BerthClient;
+}
