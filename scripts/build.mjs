@@ -1,6 +1,7 @@
 // Build: transpile every TypeScript file under src/, test/ and bench/ into dist/ (one output
 // file per input, for tests and library use), and bundle each command into one file under
 // dist/bundle/ so that starting berthd, berthctl or the shim loads a single module.
+import { execFileSync } from "node:child_process";
 import { globSync, mkdirSync } from "node:fs";
 import { build } from "esbuild";
 

@@ -2,7 +2,7 @@
 // namespace sent as `containerd-namespace` metadata on every call.
 import net from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
-import { type Client as ServiceClient, type Interceptor, createClient } from "@connectrpc/connect";
+import { createClient, type Interceptor, type Client as ServiceClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Health } from "../api/grpc/health/v1/health_pb.js";
 import { Introspection } from "../api/services/introspection/v1/introspection_pb.js";
@@ -40,7 +40,8 @@ export class BerthClient {
     });
     const namespace = this.namespace;
     const withNamespace: Interceptor = (next) => (req) => {
-      if (namespace !== "" && !req.header.has("containerd-namespace")) req.header.set("containerd-namespace", namespace);
+      if (namespace !== "" && !req.header.has("containerd-namespace"))
+        req.header.set("containerd-namespace", namespace);
       return next(req);
     };
     this.transport = createGrpcTransport({

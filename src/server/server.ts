@@ -1,14 +1,14 @@
 // The daemon: takes the root, loads the plugins, serves gRPC and ttrpc, and stops gracefully.
 import { mkdirSync } from "node:fs";
+import type { Warnings } from "../core/warning/warnings.js";
 import type { Logger } from "../pkg/log/log.js";
 import { loadPlugins, type PluginSet, pluginUri } from "../pkg/plugin/registry.js";
 import type { PluginRegistration } from "../pkg/plugin/types.js";
-import type { Warnings } from "../core/warning/warnings.js";
 import { WARNING_PLUGIN_TYPE } from "../plugins/warning/plugin.js";
 import { GrpcServer } from "./grpc/server.js";
 import { GRPC_PLUGIN_TYPE, type GrpcService } from "./grpc/service.js";
 import { lockRoot, type RootLock } from "./rootlock.js";
-import { TTRPC_PLUGIN_TYPE, type TtrpcService, TtrpcServerHost } from "./ttrpc.js";
+import { TTRPC_PLUGIN_TYPE, TtrpcServerHost, type TtrpcService } from "./ttrpc.js";
 
 /** The part of the configuration the server itself reads. */
 export interface ServerConfig {
@@ -16,7 +16,13 @@ export interface ServerConfig {
   state: string;
   disabled_plugins: string[];
   required_plugins: string[];
-  grpc: { address: string; uid: number; gid: number; max_recv_message_size: number; max_send_message_size: number };
+  grpc: {
+    address: string;
+    uid: number;
+    gid: number;
+    max_recv_message_size: number;
+    max_send_message_size: number;
+  };
   ttrpc: { address: string; uid: number; gid: number };
 }
 
@@ -72,11 +78,19 @@ export class BerthServer {
         services: [...plugins.instances<GrpcService>(GRPC_PLUGIN_TYPE).values()],
         log,
       });
-      const ttrpc = new TtrpcServerHost(config.ttrpc, [...plugins.instances<TtrpcService>(TTRPC_PLUGIN_TYPE).values()], log);
+      const ttrpc = new TtrpcServerHost(
+        config.ttrpc,
+        [...plugins.instances<TtrpcService>(TTRPC_PLUGIN_TYPE).values()],
+        log,
+      );
       await grpc.listen();
       await ttrpc.listen();
       log.info(
-        { address: config.grpc.address, ttrpc: config.ttrpc.address, ms: Math.round(performance.now() - started) },
+        {
+          address: config.grpc.address,
+          ttrpc: config.ttrpc.address,
+          ms: Math.round(performance.now() - started),
+        },
         "berthd successfully booted",
       );
       return new BerthServer(log, lock, plugins, grpc, ttrpc);

@@ -1,4 +1,4 @@
-import { BerthClient } from "../../client/client.js";
+import type { BerthClient } from "../../client/client.js";
 import type { Format } from "./output.js";
 
 export interface Globals {

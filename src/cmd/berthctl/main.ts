@@ -10,7 +10,11 @@ import type { Format } from "./output.js";
 const program = new Command("berthctl")
   .description("command-line client for berthd")
   .version(BERTH_VERSION, "-v, --version")
-  .option("-a, --address <path>", "address of berthd's socket", process.env["BERTH_ADDRESS"] ?? DEFAULT_ADDRESS)
+  .option(
+    "-a, --address <path>",
+    "address of berthd's socket",
+    process.env["BERTH_ADDRESS"] ?? DEFAULT_ADDRESS,
+  )
   .option(
     "-n, --namespace <name>",
     "namespace for namespaced commands",
@@ -25,7 +29,11 @@ const globals = (): Globals => {
   return {
     format: o.format,
     client: () => {
-      client ??= new BerthClient({ address: o.address, namespace: o.namespace, timeoutMs: Number(o.timeout) * 1000 });
+      client ??= new BerthClient({
+        address: o.address,
+        namespace: o.namespace,
+        timeoutMs: Number(o.timeout) * 1000,
+      });
       return client;
     },
   };

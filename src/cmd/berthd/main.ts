@@ -35,7 +35,9 @@ const configCmd = program.command("config").description("information on berthd's
 configCmd
   .command("default")
   .description("print the full default configuration (version 3)")
-  .action(() => process.stdout.write(defaultConfigToml(builtinPlugins)));
+  .action(() => {
+    process.stdout.write(defaultConfigToml(builtinPlugins));
+  });
 configCmd
   .command("migrate")
   .description("print the configuration (from --config) migrated to version 3")

@@ -1,6 +1,6 @@
 // Maps domain errors to gRPC statuses at the service boundary: a BerthError keeps its code,
 // anything else becomes Unknown with its message.
-import { Code as ConnectCode, ConnectError } from "@connectrpc/connect";
+import { type Code as ConnectCode, ConnectError } from "@connectrpc/connect";
 import { codeOf, messageOf } from "../../pkg/errdefs/errdefs.js";
 
 export function toConnectError(err: unknown): ConnectError {

@@ -21,7 +21,10 @@ export function introspectionCommands(program: Command, globals: () => Globals):
       const g = globals();
       const server = await g.client().version.version({});
       if (g.format === "json") {
-        return printJson({ client: { version: BERTH_VERSION, revision: REVISION }, server: { version: server.version, revision: server.revision } });
+        return printJson({
+          client: { version: BERTH_VERSION, revision: REVISION },
+          server: { version: server.version, revision: server.revision },
+        });
       }
       process.stdout.write(
         `Client:\n  Version:  ${BERTH_VERSION}\n  Revision: ${REVISION}\n\nServer:\n  Version:  ${server.version}\n  Revision: ${server.revision}\n`,
@@ -55,7 +58,8 @@ export function introspectionCommands(program: Command, globals: () => Globals):
         for (const p of res.plugins) {
           process.stdout.write(`Type:          ${p.type}\nID:            ${p.id}\n`);
           if (p.requires.length) process.stdout.write(`Requires:      ${p.requires.join(", ")}\n`);
-          if (p.platforms.length) process.stdout.write(`Platforms:     ${p.platforms.map(platformString).join(", ")}\n`);
+          if (p.platforms.length)
+            process.stdout.write(`Platforms:     ${p.platforms.map(platformString).join(", ")}\n`);
           for (const [k, v] of Object.entries(p.exports)) process.stdout.write(`Exports:       ${k}=${v}\n`);
           if (p.capabilities.length) process.stdout.write(`Capabilities:  ${p.capabilities.join(", ")}\n`);
           if (p.initErr) process.stdout.write(`Error:         ${p.initErr.message}\n`);
@@ -65,7 +69,12 @@ export function introspectionCommands(program: Command, globals: () => Globals):
       }
       printTable(
         ["TYPE", "ID", "PLATFORMS", "STATUS"],
-        res.plugins.map((p) => [p.type, p.id, p.platforms.map(platformString).join(",") || "-", pluginStatus(p)]),
+        res.plugins.map((p) => [
+          p.type,
+          p.id,
+          p.platforms.map(platformString).join(",") || "-",
+          pluginStatus(p),
+        ]),
       );
     });
 
@@ -75,9 +84,18 @@ export function introspectionCommands(program: Command, globals: () => Globals):
     .action(async () => {
       const g = globals();
       const client = g.client();
-      const [server, version] = await Promise.all([client.introspection.server({}), client.version.version({})]);
+      const [server, version] = await Promise.all([
+        client.introspection.server({}),
+        client.version.version({}),
+      ]);
       printJson({
-        server: { uuid: server.uuid, pid: server.pid, pidns: server.pidns, version: version.version, revision: version.revision },
+        server: {
+          uuid: server.uuid,
+          pid: server.pid,
+          pidns: server.pidns,
+          version: version.version,
+          revision: version.revision,
+        },
         deprecations: server.deprecations.map((d) => ({
           id: d.id,
           message: d.message,
@@ -86,7 +104,9 @@ export function introspectionCommands(program: Command, globals: () => Globals):
       });
     });
 
-  const deprecations = program.command("deprecations").description("deprecated features the daemon has seen in use");
+  const deprecations = program
+    .command("deprecations")
+    .description("deprecated features the daemon has seen in use");
   deprecations
     .command("list")
     .alias("ls")

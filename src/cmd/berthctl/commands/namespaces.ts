@@ -2,8 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import { NamespaceSchema } from "../../../api/services/namespaces/v1/namespace_pb.js";
-import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
 import type { Globals } from "../globals.js";
+import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
 
 export function namespacesCommand(program: Command, globals: () => Globals): void {
   const ns = program.command("namespaces").alias("namespace").alias("ns").description("manage namespaces");
@@ -12,7 +12,9 @@ export function namespacesCommand(program: Command, globals: () => Globals): voi
     .description("create a namespace, with optional key=value labels")
     .action(async (name: string, labels: string[]) => {
       const g = globals();
-      await g.client().namespaces.create({ namespace: create(NamespaceSchema, { name, labels: parseLabels(labels) }) });
+      await g
+        .client()
+        .namespaces.create({ namespace: create(NamespaceSchema, { name, labels: parseLabels(labels) }) });
     });
 
   ns.command("ls")

@@ -2,9 +2,9 @@
 import { create } from "@bufbuild/protobuf";
 import {
   Health,
-  HealthCheckResponse_ServingStatus as ServingStatus,
   HealthCheckResponseSchema,
   HealthListResponseSchema,
+  HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../../api/grpc/health/v1/health_pb.js";
 import { notFound } from "../../../pkg/errdefs/errdefs.js";
 import type { PluginRegistration } from "../../../pkg/plugin/types.js";

@@ -101,7 +101,9 @@ export const introspectionService: PluginRegistration = {
               ),
             }),
             pluginInfo: async (req) => {
-              const p = ctx.plugins().find((x) => x.registration.type === req.type && x.registration.id === req.id);
+              const p = ctx
+                .plugins()
+                .find((x) => x.registration.type === req.type && x.registration.id === req.id);
               if (!p) throw notFound(`plugin ${req.type}.${req.id} not found`);
               if (req.options === undefined) return { plugin: toProto(p) };
               if (p.error) throw failedPrecondition("cannot get extra info, plugin not successfully loaded");

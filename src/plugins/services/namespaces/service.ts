@@ -6,7 +6,7 @@ import {
   NamespaceDeleteSchema,
   NamespaceUpdateSchema,
 } from "../../../api/events/namespace_pb.js";
-import { Namespaces, NamespaceSchema } from "../../../api/services/namespaces/v1/namespace_pb.js";
+import { NamespaceSchema, Namespaces } from "../../../api/services/namespaces/v1/namespace_pb.js";
 import type { Exchange } from "../../../core/events/exchange.js";
 import type { MetadataDB } from "../../../core/metadata/db.js";
 import { NamespaceStore } from "../../../core/metadata/namespaces.js";
@@ -33,7 +33,9 @@ export const namespacesService: PluginRegistration = {
         router.service(
           Namespaces,
           withErrorCodes({
-            get: (req) => ({ namespace: create(NamespaceSchema, { name: req.name, labels: store.labels(req.name) }) }),
+            get: (req) => ({
+              namespace: create(NamespaceSchema, { name: req.name, labels: store.labels(req.name) }),
+            }),
             list: () => ({ namespaces: store.list().map((n) => create(NamespaceSchema, n)) }),
             create: async (req) => {
               const ns = await store.create(required(req.namespace, "namespace").name, req.namespace!.labels);
@@ -49,7 +51,8 @@ export const namespacesService: PluginRegistration = {
               } else {
                 const changes: Record<string, string> = {};
                 for (const path of paths) {
-                  if (!path.startsWith("labels.")) throw invalidArgument(`cannot update ${JSON.stringify(path)} field`);
+                  if (!path.startsWith("labels."))
+                    throw invalidArgument(`cannot update ${JSON.stringify(path)} field`);
                   const key = path.slice("labels.".length);
                   changes[key] = labels[key] ?? "";
                 }
@@ -60,7 +63,11 @@ export const namespacesService: PluginRegistration = {
             },
             delete: async (req) => {
               await store.delete(req.name);
-              events.publish(req.name, "/namespaces/delete", create(NamespaceDeleteSchema, { name: req.name }));
+              events.publish(
+                req.name,
+                "/namespaces/delete",
+                create(NamespaceDeleteSchema, { name: req.name }),
+              );
               return {};
             },
           }),
