@@ -1,16 +1,22 @@
 // berthd as a whole: services answering over its socket, lifecycle, restarts and refusals.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { HealthCheckResponse_ServingStatus } from "../src/api/grpc/health/v1/health_pb.js";
+import { Task } from "../src/api/runtime/task/v2/shim_pb.js";
 import { Images } from "../src/api/services/images/v1/images_pb.js";
 import { NamespaceSchema } from "../src/api/services/namespaces/v1/namespace_pb.js";
 import { Tasks } from "../src/api/services/tasks/v1/tasks_pb.js";
 import { MetadataDB } from "../src/core/metadata/db.js";
+import { codeOf, Code as ErrCode } from "../src/pkg/errdefs/errdefs.js";
+import { createTtrpcClient, TtrpcConnection } from "../src/pkg/ttrpc/index.js";
 import { type Daemon, spawnBerthd, startBerthd } from "./support/daemon.js";
 
 const run = promisify(execFile);
@@ -123,6 +129,35 @@ describe("berthd", () => {
       c.namespaces.create({ namespace: create(NamespaceSchema, { name: "big", labels: { k: huge } }) }),
     );
     assert.ok((await c.version.version({})).version);
+  });
+
+  test("garbage bytes on the gRPC and ttrpc sockets drop only that connection", async () => {
+    for (const path of [d.address, `${d.address}.ttrpc`]) {
+      const sock = net.connect(path);
+      // The server resetting the connection (ECONNRESET, EPIPE) is the expected outcome.
+      sock.on("error", () => {});
+      const closed = new Promise((resolve) => sock.once("close", resolve));
+      await new Promise((resolve) => sock.once("connect", resolve));
+      const garbage = Buffer.concat([
+        Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\xff\xff\xff\xff\xff\xff\xff\xff garbage", "latin1"),
+        randomBytes(64 * 1024),
+      ]);
+      sock.write(garbage, () => {});
+      sock.resume();
+      const outcome = await Promise.race([closed.then(() => "closed"), sleep(5000).then(() => "open")]);
+      assert.equal(outcome, "closed", `${path}: the server should drop the connection`);
+    }
+    assert.ok((await d.client().version.version({})).version);
+    const shimClient = await TtrpcConnection.connect(`${d.address}.ttrpc`);
+    try {
+      // Nothing is served on ttrpc yet: a well-formed call gets a proper Unimplemented status.
+      await assert.rejects(
+        createTtrpcClient(Task, shimClient).state({ id: "x" }),
+        (err) => codeOf(err) === ErrCode.Unimplemented,
+      );
+    } finally {
+      shimClient.close();
+    }
   });
 
   test("a second berthd on the same root refuses to start and the first keeps serving", async () => {
