@@ -13,7 +13,7 @@ export interface Envelope<E = unknown> {
 
 export type Subscriber = (envelope: Envelope) => void;
 
-const TOPIC = /^\/[A-Za-z0-9_\-./]*[A-Za-z0-9_\-]$/;
+const TOPIC = /^\/[A-Za-z0-9_\-./]*[A-Za-z0-9_-]$/;
 
 /** Topics are absolute paths of identifier-like components, e.g. `/namespaces/create`. */
 export function validateTopic(topic: string): void {

@@ -41,7 +41,8 @@ export const unimplemented = (message: string) => new BerthError(Code.Unimplemen
 export const canceled = (message: string) => new BerthError(Code.Canceled, message);
 export const deadlineExceeded = (message: string) => new BerthError(Code.DeadlineExceeded, message);
 export const resourceExhausted = (message: string) => new BerthError(Code.ResourceExhausted, message);
-export const internal = (message: string, cause?: unknown) => new BerthError(Code.Internal, message, { cause });
+export const internal = (message: string, cause?: unknown) =>
+  new BerthError(Code.Internal, message, { cause });
 
 /** The status code an error travels with: BerthError's own, Unknown for anything else. */
 export function codeOf(err: unknown): Code {

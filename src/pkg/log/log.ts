@@ -10,7 +10,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export function parseLogLevel(level: string): LogLevel {
   const l = (level === "warning" ? "warn" : level) as LogLevel;
-  if (!LOG_LEVELS.includes(l)) throw invalidArgument(`log level ${JSON.stringify(level)}: expected one of ${LOG_LEVELS.join(", ")}`);
+  if (!LOG_LEVELS.includes(l))
+    throw invalidArgument(`log level ${JSON.stringify(level)}: expected one of ${LOG_LEVELS.join(", ")}`);
   return l;
 }
 

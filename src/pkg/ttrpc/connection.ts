@@ -9,11 +9,11 @@ import {
   resourceExhausted,
   unavailable,
 } from "../errdefs/errdefs.js";
+import { AsyncQueue } from "../rpc/queue.js";
 import { Channel } from "./channel.js";
 import { encodeRequest, type RequestEnvelope } from "./envelope.js";
 import { Flags, type Frame, MAX_MESSAGE_LENGTH, MessageType, type OversizedFrame } from "./frame.js";
 import { defaultLogger, type TtrpcLogger } from "./log.js";
-import { AsyncQueue } from "./queue.js";
 
 export interface TtrpcConnectionOptions {
   logger?: TtrpcLogger;

@@ -1,8 +1,6 @@
 // ttrpc: containerd's lightweight RPC protocol over unix sockets (framing, request/response
 // envelopes, unary and streaming calls), typed on protobuf-es service descriptors.
-export { type CallOptions, type ClientMethod, createTtrpcClient, type TtrpcClient } from "./client.js";
-export { TtrpcConnection, type TtrpcConnectionOptions } from "./connection.js";
-export { MAX_MESSAGE_LENGTH } from "./frame.js";
+
 export type {
   BidiStreamingHandler,
   CallContext,
@@ -11,7 +9,10 @@ export type {
   ServerStreamingHandler,
   ServiceHandlers,
   UnaryHandler,
-} from "./handlers.js";
+} from "../rpc/handlers.js";
+export { type CallOptions, type ClientMethod, createTtrpcClient, type TtrpcClient } from "./client.js";
+export { TtrpcConnection, type TtrpcConnectionOptions } from "./connection.js";
+export { MAX_MESSAGE_LENGTH } from "./frame.js";
 export type { TtrpcLogger } from "./log.js";
 export type { Metadata, MetadataInit } from "./metadata.js";
 export { TtrpcServer, type TtrpcServerOptions } from "./server.js";

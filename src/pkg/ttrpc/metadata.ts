@@ -1,8 +1,9 @@
 // Request metadata: a multimap of lower-case keys to values, carried in the request envelope as
 // a flat list of key/value pairs (one pair per value, in order).
+import type { Metadata } from "../rpc/handlers.js";
 import type { KeyValue } from "./envelope.js";
 
-export type Metadata = Map<string, string[]>;
+export type { Metadata };
 
 /** What callers may pass: a Metadata map or a plain object of single or multiple values. */
 export type MetadataInit = Metadata | Record<string, string | readonly string[]>;

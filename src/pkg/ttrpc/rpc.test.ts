@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BerthError, Code, codeOf, failedPrecondition } from "../errdefs/errdefs.js";
+import { AsyncQueue } from "../rpc/queue.js";
+import { EchoService } from "../rpc/test-service.js";
 import {
   createTtrpcClient,
   MAX_MESSAGE_LENGTH,
@@ -17,8 +19,6 @@ import {
   TtrpcServer,
 } from "./index.js";
 import type { TtrpcLogger } from "./log.js";
-import { AsyncQueue } from "./queue.js";
-import { EchoService } from "./test-service.js";
 
 const quiet: TtrpcLogger = { debug() {}, warn() {} };
 

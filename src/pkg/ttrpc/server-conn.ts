@@ -14,6 +14,8 @@ import {
   resourceExhausted,
   unavailable,
 } from "../errdefs/errdefs.js";
+import { type AnyHandler, invokeHandler } from "../rpc/invoke.js";
+import { AsyncQueue } from "../rpc/queue.js";
 import { Channel } from "./channel.js";
 import { decodeRequest, encodeResponse, type RequestEnvelope } from "./envelope.js";
 import {
@@ -26,8 +28,6 @@ import {
 } from "./frame.js";
 import type { TtrpcLogger } from "./log.js";
 import { metadataFromKeyValues } from "./metadata.js";
-import { AsyncQueue } from "./queue.js";
-import { type AnyHandler, invokeHandler } from "./server-call.js";
 
 export interface ResolvedMethod {
   method: DescMethod;

@@ -10,6 +10,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { StringValueSchema, UInt32ValueSchema, UInt64ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "../errdefs/errdefs.js";
+import { AsyncQueue } from "../rpc/queue.js";
+import { EchoService } from "../rpc/test-service.js";
 import { decodeResponse, encodeRequest, type RequestEnvelope } from "./envelope.js";
 import {
   encodeFrame,
@@ -21,9 +23,7 @@ import {
   MessageType,
 } from "./frame.js";
 import type { TtrpcLogger } from "./log.js";
-import { AsyncQueue } from "./queue.js";
 import { TtrpcServer } from "./server.js";
-import { EchoService } from "./test-service.js";
 
 const SERVICE = "berth.ttrpc.test.Echo";
 

@@ -4,9 +4,9 @@ import { lstat, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { alreadyExists, unimplemented } from "../errdefs/errdefs.js";
-import type { ServiceHandlers } from "./handlers.js";
+import type { ServiceHandlers } from "../rpc/handlers.js";
+import type { AnyHandler } from "../rpc/invoke.js";
 import { defaultLogger, type TtrpcLogger } from "./log.js";
-import type { AnyHandler } from "./server-call.js";
 import { type ResolvedMethod, ServerConnection } from "./server-conn.js";
 
 export interface TtrpcServerOptions {

@@ -1,16 +1,14 @@
 // berthd's gRPC server: HTTP/2 over a unix socket, containerd's services routed through
-// connect-node's gRPC protocol handler.
+// our gRPC layer (src/pkg/grpc) on Node's HTTP/2 streams.
 import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
 import { dirname } from "node:path";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { unavailable } from "../../pkg/errdefs/errdefs.js";
+import { GrpcRouter, serveGrpcStream } from "../../pkg/grpc/server.js";
 import { acceptHttp2Connection } from "./accept.js";
 import type { GrpcService } from "./service.js";
-import { CONTAINERD_SERVICES } from "./unimplemented.js";
 
 export interface GrpcServerOptions {
   address: string;
@@ -28,24 +26,15 @@ export class GrpcServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   constructor(private readonly opts: GrpcServerOptions) {
-    const handler = connectNodeAdapter({
-      routes: (router) => registerAll(router, opts.services),
-      grpc: true,
-      grpcWeb: false,
-      connect: false,
-      readMaxBytes: opts.maxRecvMessageSize,
-      writeMaxBytes: opts.maxSendMessageSize,
-      fallback: (req, res) => {
-        // Trailers-only gRPC answer, so clients see Unimplemented rather than an HTTP 404.
-        res.writeHead(200, {
-          "content-type": "application/grpc",
-          "grpc-status": "12",
-          "grpc-message": encodeURIComponent(`unknown service or method ${req.url}`),
-        });
-        res.end();
-      },
-    });
-    this.h2 = http2.createServer({ maxSessionInvalidFrames: 100 }, handler);
+    const router = new GrpcRouter();
+    for (const service of opts.services) service.register(router);
+    const grpcOptions = {
+      maxRecvMessageSize: opts.maxRecvMessageSize,
+      maxSendMessageSize: opts.maxSendMessageSize,
+      onError: (err: unknown, path: string) => opts.log.error({ err, path }, "grpc call failed"),
+    };
+    this.h2 = http2.createServer({ maxSessionInvalidFrames: 100 });
+    this.h2.on("stream", (stream, headers) => serveGrpcStream(router, grpcOptions, stream, headers));
     this.h2.on("session", (session) => {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
@@ -84,19 +73,6 @@ export class GrpcServer {
     clearTimeout(timer);
     if (existsSync(this.opts.address)) unlinkSync(this.opts.address);
   }
-}
-
-function registerAll(router: ConnectRouter, services: readonly GrpcService[]): void {
-  const served = new Set<string>();
-  const tracking: ConnectRouter = {
-    ...router,
-    service: (desc, impl, opts) => {
-      served.add(desc.typeName);
-      return router.service(desc, impl, opts);
-    },
-  } as ConnectRouter;
-  for (const s of services) s.register(tracking);
-  for (const desc of CONTAINERD_SERVICES) if (!served.has(desc.typeName)) router.service(desc, {});
 }
 
 /** A socket file nobody answers on is left over from a crash: remove it. A live one is kept. */

@@ -1,9 +1,9 @@
 // What a gRPC service plugin (type io.containerd.grpc.v1) gives the server: a way to add its
 // service(s) to the router.
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { GrpcRouter } from "../../pkg/grpc/server.js";
 
 export const GRPC_PLUGIN_TYPE = "io.containerd.grpc.v1";
 
 export interface GrpcService {
-  register(router: ConnectRouter): void;
+  register(router: GrpcRouter): void;
 }

@@ -8,7 +8,6 @@ import {
 } from "../../../api/grpc/health/v1/health_pb.js";
 import { notFound } from "../../../pkg/errdefs/errdefs.js";
 import type { PluginRegistration } from "../../../pkg/plugin/types.js";
-import { withErrorCodes } from "../../../server/grpc/errors.js";
 import { GRPC_PLUGIN_TYPE, type GrpcService } from "../../../server/grpc/service.js";
 
 const serving = () => create(HealthCheckResponseSchema, { status: ServingStatus.SERVING });
@@ -23,17 +22,14 @@ export const healthService: PluginRegistration = {
   id: "healthcheck",
   init: (): GrpcService => ({
     register: (router) =>
-      router.service(
-        Health,
-        withErrorCodes({
-          check: (req) => statusOf(req.service),
-          list: () => create(HealthListResponseSchema, { statuses: { "": serving() } }),
-          async *watch(req, ctx) {
-            yield statusOf(req.service);
-            // The status never changes while the server runs: hold the stream until the client leaves.
-            await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
-          },
-        }),
-      ),
+      router.service(Health, {
+        check: (req) => statusOf(req.service),
+        list: () => create(HealthListResponseSchema, { statuses: { "": serving() } }),
+        async *watch(req, ctx) {
+          yield statusOf(req.service);
+          // The status never changes while the server runs: hold the stream until the client leaves.
+          await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+        },
+      }),
   }),
 };

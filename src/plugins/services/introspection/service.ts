@@ -18,7 +18,6 @@ import type { Warnings } from "../../../core/warning/warnings.js";
 import { failedPrecondition, notFound, unimplemented } from "../../../pkg/errdefs/errdefs.js";
 import { parseFilters } from "../../../pkg/filters/filters.js";
 import type { LoadedPlugin, PluginRegistration } from "../../../pkg/plugin/types.js";
-import { withErrorCodes } from "../../../server/grpc/errors.js";
 import { GRPC_PLUGIN_TYPE, type GrpcService } from "../../../server/grpc/service.js";
 import { WARNING_PLUGIN_TYPE } from "../../warning/plugin.js";
 
@@ -73,48 +72,45 @@ export const introspectionService: PluginRegistration = {
     const uuid = serverUuid(root);
     return {
       register: (router) =>
-        router.service(
-          Introspection,
-          withErrorCodes({
-            plugins: (req) => {
-              const filter = parseFilters(req.filters);
-              const plugins = ctx.plugins().filter((p) =>
-                filter.match(([field, ...rest]) => {
-                  if (rest.length > 0) return undefined;
-                  if (field === "type") return p.registration.type || undefined;
-                  if (field === "id") return p.registration.id || undefined;
-                  return undefined;
-                }),
-              );
-              return { plugins: plugins.map(toProto) };
-            },
-            server: () => ({
-              uuid,
-              pid: BigInt(process.pid),
-              pidns: pidNamespace(),
-              deprecations: warnings.list().map((w) =>
-                create(DeprecationWarningSchema, {
-                  id: w.id,
-                  message: w.message,
-                  lastOccurrence: timestampFromDate(w.lastOccurrence),
-                }),
-              ),
-            }),
-            pluginInfo: async (req) => {
-              const p = ctx
-                .plugins()
-                .find((x) => x.registration.type === req.type && x.registration.id === req.id);
-              if (!p) throw notFound(`plugin ${req.type}.${req.id} not found`);
-              if (req.options === undefined) return { plugin: toProto(p) };
-              if (p.error) throw failedPrecondition("cannot get extra info, plugin not successfully loaded");
-              const provider = p.instance as Partial<ExtraInfoProvider> | undefined;
-              if (typeof provider?.pluginInfo !== "function") {
-                throw unimplemented(`plugin ${req.type}.${req.id} does not provide extra information`);
-              }
-              return { plugin: toProto(p), extra: (await provider.pluginInfo(req.options)) as never };
-            },
+        router.service(Introspection, {
+          plugins: (req) => {
+            const filter = parseFilters(req.filters);
+            const plugins = ctx.plugins().filter((p) =>
+              filter.match(([field, ...rest]) => {
+                if (rest.length > 0) return undefined;
+                if (field === "type") return p.registration.type || undefined;
+                if (field === "id") return p.registration.id || undefined;
+                return undefined;
+              }),
+            );
+            return { plugins: plugins.map(toProto) };
+          },
+          server: () => ({
+            uuid,
+            pid: BigInt(process.pid),
+            pidns: pidNamespace(),
+            deprecations: warnings.list().map((w) =>
+              create(DeprecationWarningSchema, {
+                id: w.id,
+                message: w.message,
+                lastOccurrence: timestampFromDate(w.lastOccurrence),
+              }),
+            ),
           }),
-        ),
+          pluginInfo: async (req) => {
+            const p = ctx
+              .plugins()
+              .find((x) => x.registration.type === req.type && x.registration.id === req.id);
+            if (!p) throw notFound(`plugin ${req.type}.${req.id} not found`);
+            if (req.options === undefined) return { plugin: toProto(p) };
+            if (p.error) throw failedPrecondition("cannot get extra info, plugin not successfully loaded");
+            const provider = p.instance as Partial<ExtraInfoProvider> | undefined;
+            if (typeof provider?.pluginInfo !== "function") {
+              throw unimplemented(`plugin ${req.type}.${req.id} does not provide extra information`);
+            }
+            return { plugin: toProto(p), extra: (await provider.pluginInfo(req.options)) as never };
+          },
+        }),
     };
   },
 };

@@ -67,7 +67,7 @@ function decode(schema: DescMessage, bytes: Uint8Array): MessageShape<DescMessag
   try {
     return fromBinary(schema, bytes);
   } catch (err) {
-    throw invalidArgument(`ttrpc: malformed ${schema.typeName}: ${messageOf(err)}`);
+    throw invalidArgument(`malformed ${schema.typeName}: ${messageOf(err)}`);
   }
 }
 
@@ -75,6 +75,6 @@ function encode(schema: DescMessage, value: unknown): Uint8Array {
   try {
     return toBinary(schema, create(schema, value as MessageInitShape<DescMessage>));
   } catch (err) {
-    throw internal(`ttrpc: cannot encode ${schema.typeName}: ${messageOf(err)}`, err);
+    throw internal(`cannot encode ${schema.typeName}: ${messageOf(err)}`, err);
   }
 }

@@ -1,4 +1,5 @@
-// Server-side handler signatures, typed from protobuf-es service descriptors.
+// Server-side handler signatures, typed from protobuf-es service descriptors; the same for
+// services served over gRPC and over ttrpc.
 import type {
   DescMessage,
   DescMethod,
@@ -10,7 +11,9 @@ import type {
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
-import type { Metadata } from "./metadata.js";
+
+/** Request metadata: lower-case keys, values in the order sent. */
+export type Metadata = Map<string, string[]>;
 
 export interface CallContext {
   /** Fully qualified service name, e.g. "containerd.task.v2.Task". */
