@@ -90,6 +90,7 @@ export class BerthServer {
           address: config.grpc.address,
           ttrpc: config.ttrpc.address,
           ms: Math.round(performance.now() - started),
+          sinceProcessStartMs: Math.round(performance.now()),
         },
         "berthd successfully booted",
       );
