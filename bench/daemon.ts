@@ -24,7 +24,15 @@ const subjects: Subject[] = [
     start: (dir, address) =>
       spawn(
         process.execPath,
-        [join(REPO, "bin/berthd.js"), "--root", join(dir, "root"), "--state", join(dir, "state"), "--address", address],
+        [
+          join(REPO, "bin/berthd.js"),
+          "--root",
+          join(dir, "root"),
+          "--state",
+          join(dir, "state"),
+          "--address",
+          address,
+        ],
         { stdio: "ignore" },
       ),
   },
@@ -35,7 +43,16 @@ const subjects: Subject[] = [
       writeFileSync(config, "version = 2\n");
       return spawn(
         "containerd",
-        ["--config", config, "--root", join(dir, "root"), "--state", join(dir, "state"), "--address", address],
+        [
+          "--config",
+          config,
+          "--root",
+          join(dir, "root"),
+          "--state",
+          join(dir, "state"),
+          "--address",
+          address,
+        ],
         { stdio: "ignore" },
       );
     },
@@ -140,8 +157,14 @@ const rows: Array<[string, number, number, string]> = [
   ["Version calls/s (median)", median(b.version), median(c.version), "higher is better"],
   ["Namespaces.List calls/s (median)", median(b.list), median(c.list), "higher is better"],
 ];
-console.log(`daemon benchmark: ${RUNS} runs (rates: 3 runs, ${IN_FLIGHT} calls in flight, ${LOAD_MS} ms each)`);
-console.log(`${"metric".padEnd(34)}${"berthd".padStart(12)}${"containerd".padStart(12)}${"ratio".padStart(9)}`);
+console.log(
+  `daemon benchmark: ${RUNS} runs (rates: 3 runs, ${IN_FLIGHT} calls in flight, ${LOAD_MS} ms each)`,
+);
+console.log(
+  `${"metric".padEnd(34)}${"berthd".padStart(12)}${"containerd".padStart(12)}${"ratio".padStart(9)}`,
+);
 for (const [name, bv, cv, note] of rows) {
-  console.log(`${name.padEnd(34)}${bv.toFixed(1).padStart(12)}${cv.toFixed(1).padStart(12)}${(bv / cv).toFixed(2).padStart(9)}  ${note}`);
+  console.log(
+    `${name.padEnd(34)}${bv.toFixed(1).padStart(12)}${cv.toFixed(1).padStart(12)}${(bv / cv).toFixed(2).padStart(9)}  ${note}`,
+  );
 }

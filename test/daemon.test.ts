@@ -7,15 +7,17 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { HealthCheckResponse_ServingStatus } from "../src/api/grpc/health/v1/health_pb.js";
 import { Task } from "../src/api/runtime/task/v2/shim_pb.js";
 import { Images } from "../src/api/services/images/v1/images_pb.js";
 import { NamespaceSchema } from "../src/api/services/namespaces/v1/namespace_pb.js";
 import { Tasks } from "../src/api/services/tasks/v1/tasks_pb.js";
+import { VersionResponseSchema } from "../src/api/services/version/v1/version_pb.js";
 import { MetadataDB } from "../src/core/metadata/db.js";
 import { codeOf, Code as ErrCode } from "../src/pkg/errdefs/errdefs.js";
+import { grpcRequestBlock, RawH2Client } from "../src/pkg/h2/rawclient.js";
 import { createTtrpcClient, TtrpcConnection } from "../src/pkg/ttrpc/index.js";
 import { type Daemon, spawnBerthd, startBerthd } from "./support/daemon.js";
 
@@ -157,6 +159,22 @@ describe("berthd", () => {
       );
     } finally {
       shimClient.close();
+    }
+  });
+
+  test("an old grpc-go client sending the socket path as :authority is served", async () => {
+    const raw = await RawH2Client.connect(d.address);
+    try {
+      const res = await raw.request(
+        1,
+        grpcRequestBlock(d.address, "/containerd.services.version.v1.Version/Version"),
+      );
+      assert.equal(res.reset, undefined, "stream must not be reset");
+      assert.equal(res.trailers.get("grpc-status"), "0");
+      const version = fromBinary(VersionResponseSchema, res.data.subarray(5));
+      assert.match(version.version, /\+berth\./);
+    } finally {
+      raw.close();
     }
   });
 

@@ -7,7 +7,7 @@ import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { unavailable } from "../../pkg/errdefs/errdefs.js";
 import { GrpcRouter, serveGrpcStream } from "../../pkg/grpc/server.js";
-import { acceptHttp2Connection } from "./accept.js";
+import { attachHttp2Connection } from "../../pkg/h2/connection.js";
 import type { GrpcService } from "./service.js";
 
 export interface GrpcServerOptions {
@@ -24,6 +24,7 @@ export class GrpcServer {
   private readonly h2: http2.Http2Server;
   private readonly listener: net.Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly closing = new AbortController();
 
   constructor(private readonly opts: GrpcServerOptions) {
     const router = new GrpcRouter();
@@ -42,7 +43,15 @@ export class GrpcServer {
     });
     this.listener = net.createServer((socket) => {
       socket.on("error", (err) => opts.log.debug({ err }, "grpc connection error"));
-      acceptHttp2Connection(this.h2, socket);
+      // Old grpc-go clients send the socket path as :authority, which Node's HTTP/2 server
+      // refuses; attachHttp2Connection rewrites it for them (see src/pkg/h2).
+      attachHttp2Connection(this.h2, socket, {
+        signal: this.closing.signal,
+        onMode: (mode) => {
+          if (mode === "rewrite") opts.log.debug("grpc connection with a non-host :authority: rewriting it");
+        },
+        onProtocolError: (err) => opts.log.debug({ err: err.message }, "grpc connection dropped"),
+      });
     });
   }
 
@@ -64,6 +73,7 @@ export class GrpcServer {
   /** Stops accepting, lets calls in flight finish for up to graceMs, then closes the rest. */
   async close(graceMs = 5000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    this.closing.abort();
     for (const s of this.sessions) s.close();
     const timer = setTimeout(() => {
       for (const s of this.sessions) s.destroy();
