@@ -10,12 +10,25 @@ const entryPoints = ["src", "test", "bench"].flatMap((dir) =>
   globSync(`${dir}/**/*.ts`, { cwd: root }).filter((f) => !f.endsWith(".d.ts")),
 );
 
+function revision() {
+  try {
+    return execFileSync("git", ["rev-parse", "--short=12", "HEAD"], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
 const common = {
   absWorkingDir: root,
   platform: "node",
   target: "node24",
   sourcemap: "linked",
   logLevel: "warning",
+  define: { __BERTH_REVISION__: JSON.stringify(revision()) },
 };
 
 // Native addons and packages that locate files relative to their own install stay external.

@@ -1,7 +1,7 @@
 // Regenerates src/api/ from the .proto sources in api/ with buf and protoc-gen-es.
 // `--check` generates into a temporary directory and fails if src/api/ differs from it.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 

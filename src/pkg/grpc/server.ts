@@ -51,10 +51,14 @@ export function serveGrpcStream(
   }
   const call = new GrpcCall(stream, opts);
   const route = router.routes.get(path);
-  if (!route) return call.fail(new BerthError(Code.Unimplemented, `unknown service or method ${path}`));
+  if (!route) {
+    call.fail(new BerthError(Code.Unimplemented, `unknown service or method ${path}`));
+    return;
+  }
   const encoding = headers["grpc-encoding"];
   if (encoding !== undefined && encoding !== "identity") {
-    return call.fail(new BerthError(Code.Unimplemented, `grpc: compression ${encoding} is not supported`));
+    call.fail(new BerthError(Code.Unimplemented, `grpc: compression ${encoding} is not supported`));
+    return;
   }
   call.run(route, path, headers);
 }
