@@ -12,7 +12,10 @@ import { encodeGrpcMessage, frameMessage, MessageDecoder, parseGrpcTimeout } fro
 export interface GrpcServerOptions {
   maxRecvMessageSize: number;
   maxSendMessageSize: number;
+  /** Called for a call whose handler failed with an error that carries no status code. */
   onError?: (err: unknown, path: string) => void;
+  /** Called when a call ends, with its status code and duration. */
+  onFinish?: (call: { path: string; metadata: Metadata; code: Code; ms: number }) => void;
 }
 
 interface Route {
@@ -77,6 +80,7 @@ class GrpcCall {
   }
 
   run(route: Route, path: string, headers: http2.IncomingHttpHeaders): void {
+    const started = performance.now();
     const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
     let timer: NodeJS.Timeout | undefined;
     if (timeoutMs !== undefined) {
@@ -106,11 +110,18 @@ class GrpcCall {
         }),
       )
       .then((reply) => (reply === undefined ? this.finish() : this.send(reply).then(() => this.finish())))
-      .catch((err) => {
-        if (codeOf(err) === Code.Unknown) this.opts.onError?.(err, path);
-        this.fail(err);
-      })
-      .finally(() => clearTimeout(timer));
+      .then(
+        () => Code.OK,
+        (err) => {
+          if (codeOf(err) === Code.Unknown) this.opts.onError?.(err, path);
+          this.fail(err);
+          return codeOf(err);
+        },
+      )
+      .then((code) => {
+        clearTimeout(timer);
+        this.opts.onFinish?.({ path, metadata: ctx.metadata, code, ms: performance.now() - started });
+      });
   }
 
   private readMessages(): AsyncQueue<Uint8Array> {

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { unavailable } from "../../pkg/errdefs/errdefs.js";
 import { GrpcRouter, serveGrpcStream } from "../../pkg/grpc/server.js";
 import { attachHttp2Connection } from "../../pkg/h2/connection.js";
+import { NAMESPACE_HEADER } from "./namespace.js";
 import type { GrpcService } from "./service.js";
 
 export interface GrpcServerOptions {
@@ -33,6 +34,23 @@ export class GrpcServer {
       maxRecvMessageSize: opts.maxRecvMessageSize,
       maxSendMessageSize: opts.maxSendMessageSize,
       onError: (err: unknown, path: string) => opts.log.error({ err, path }, "grpc call failed"),
+      onFinish: opts.log.isLevelEnabled("debug")
+        ? ({
+            path,
+            metadata,
+            code,
+            ms,
+          }: {
+            path: string;
+            metadata: Map<string, string[]>;
+            code: number;
+            ms: number;
+          }) =>
+            opts.log.debug(
+              { path, namespace: metadata.get(NAMESPACE_HEADER)?.[0], code, ms: Math.round(ms * 10) / 10 },
+              "grpc call",
+            )
+        : undefined,
     };
     this.h2 = http2.createServer({ maxSessionInvalidFrames: 100 });
     this.h2.on("stream", (stream, headers) => serveGrpcStream(router, grpcOptions, stream, headers));
