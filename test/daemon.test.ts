@@ -2,8 +2,10 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -19,7 +21,7 @@ import { MetadataDB } from "../src/core/metadata/db.js";
 import { codeOf, Code as ErrCode } from "../src/pkg/errdefs/errdefs.js";
 import { grpcRequestBlock, RawH2Client } from "../src/pkg/h2/rawclient.js";
 import { createTtrpcClient, TtrpcConnection } from "../src/pkg/ttrpc/index.js";
-import { type Daemon, spawnBerthd, startBerthd } from "./support/daemon.js";
+import { BERTHD, type Daemon, spawnBerthd, startBerthd } from "./support/daemon.js";
 
 const run = promisify(execFile);
 const code = (c: Code) => (err: unknown) => err instanceof ConnectError && err.code === c;
@@ -242,6 +244,43 @@ describe("berthd lifecycle", () => {
     const d = spawnBerthd({ config: 'version = 3\nroot = "/tmp/x"\n[grpc\naddress = 1\n' });
     assert.notEqual(await d.exited, 0);
     assert.match(d.logs(), /line 3/);
+  });
+
+  test("disabled plugins are not loaded; a missing required plugin stops the start", async () => {
+    const d = await startBerthd({
+      config: 'version = 3\ndisabled_plugins = ["io.containerd.grpc.v1.healthcheck"]\n',
+    });
+    try {
+      const { plugins } = await d.client().introspection.plugins({ filters: [] });
+      assert.ok(!plugins.some((p) => p.id === "healthcheck"));
+      await assert.rejects(d.client().health.check({ service: "" }), code(Code.Unimplemented));
+    } finally {
+      await d.stop();
+      d.cleanup();
+    }
+    const failed = spawnBerthd({
+      config:
+        'version = 3\ndisabled_plugins = ["io.containerd.grpc.v1.version"]\nrequired_plugins = ["io.containerd.grpc.v1.version"]\n',
+    });
+    assert.notEqual(await failed.exited, 0);
+    assert.match(failed.logs(), /required plugin io\.containerd\.grpc\.v1\.version did not load: disabled/);
+  });
+
+  test("berthd config migrate prints a version 2 config as version 3", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "berth-migrate-"));
+    try {
+      const path = join(dir, "old.toml");
+      writeFileSync(
+        path,
+        'version = 2\n[grpc]\n  address = "/tmp/old.sock"\n[plugins."io.containerd.metadata.v1.bolt"]\n  content_sharing_policy = "isolated"\n',
+      );
+      const { stdout } = await run(process.execPath, [BERTHD, "--config", path, "config", "migrate"]);
+      assert.match(stdout, /^version = 3$/m);
+      assert.match(stdout, /^address = "\/tmp\/old\.sock"$/m);
+      assert.match(stdout, /content_sharing_policy = "isolated"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("berthd config default prints a version 3 config that berthd accepts", async () => {

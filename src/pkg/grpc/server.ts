@@ -69,6 +69,8 @@ export function serveGrpcStream(
 class GrpcCall {
   private headersSent = false;
   private finished = false;
+  /** Sent when the stream ends after headers went out; set by finish() or fail(). */
+  private trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
   private readonly abort = new AbortController();
 
   constructor(
@@ -178,8 +180,6 @@ class GrpcCall {
     );
     this.stream.once("wantTrailers", () => this.stream.sendTrailers(this.trailers));
   }
-
-  private trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
 
   private finish(): void {
     this.end({ "grpc-status": "0" });
