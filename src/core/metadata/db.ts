@@ -26,7 +26,7 @@ export class MetadataDB {
   }
 
   private async migrate(): Promise<void> {
-    await this.db.transaction(() => {
+    await this.update(() => {
       let version = (this.db.get(SCHEMA_KEY) as number | undefined) ?? 0;
       if (version > SCHEMA_VERSION) {
         throw failedPrecondition(
@@ -43,9 +43,15 @@ export class MetadataDB {
     return this.db.get(SCHEMA_KEY) as number;
   }
 
-  /** Runs fn inside one write transaction; resolves once it is committed and flushed. */
-  update<T>(fn: () => T): Promise<T> {
-    return this.db.transaction(fn);
+  /**
+   * Runs fn inside one write transaction: everything it writes commits together, or nothing
+   * does when it throws. The commit is synchronous and flushed to disk before this resolves.
+   * (lmdb-js's asynchronous `transaction` does not roll back writes made before a throw.)
+   */
+  async update<T>(fn: () => T): Promise<T> {
+    const result = this.db.transactionSync(fn);
+    await this.db.flushed;
+    return result;
   }
 
   get<T>(key: Key): T | undefined {

@@ -71,6 +71,19 @@ test("a namespace holding objects cannot be deleted", async () => {
   await store.delete("bus");
 });
 
+test("a transaction that throws leaves nothing behind", async () => {
+  await assert.rejects(
+    db.update(() => {
+      db.put(["v1", "half", "images", "x"], {});
+      db.put(["v1", "half"], { labels: {} });
+      throw new Error("interrupted");
+    }),
+    /interrupted/,
+  );
+  assert.equal(db.get(["v1", "half", "images", "x"]), undefined);
+  assert.equal(store.exists("half"), false);
+});
+
 test("data survives reopening", async () => {
   await store.create("durable", { k: "v" });
   await db.close();
