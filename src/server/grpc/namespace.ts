@@ -17,3 +17,11 @@ export function requireNamespace(ctx: CallContext): string {
   }
   return ns;
 }
+
+export const LEASE_HEADER = "containerd-lease";
+
+/** The lease a call works under (`containerd-lease` metadata), if any. */
+export function leaseOf(ctx: CallContext): string | undefined {
+  const lease = ctx.metadata.get(LEASE_HEADER)?.[0];
+  return lease === undefined || lease === "" ? undefined : lease;
+}
