@@ -36,6 +36,10 @@ export class GrpcRouter {
   }
 }
 
+/** Buffered request messages at which a stream is paused, and resumed again. */
+const QUEUE_HIGH_WATER = 16;
+const QUEUE_LOW_WATER = 4;
+
 const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD } =
   http2.constants;
 
@@ -126,12 +130,20 @@ class GrpcCall {
       });
   }
 
+  /**
+   * The request messages as they arrive. A handler that reads slower than the client sends
+   * pauses the stream (HTTP/2 flow control then holds the client back) instead of buffering
+   * without bound.
+   */
   private readMessages(): AsyncQueue<Uint8Array> {
-    const queue = new AsyncQueue<Uint8Array>();
+    const queue = new AsyncQueue<Uint8Array>(undefined, (remaining) => {
+      if (remaining <= QUEUE_LOW_WATER && this.stream.isPaused()) this.stream.resume();
+    });
     const decoder = new MessageDecoder(this.opts.maxRecvMessageSize);
     this.stream.on("data", (chunk: Buffer) => {
       try {
         for (const m of decoder.push(chunk)) queue.push(m);
+        if (queue.length >= QUEUE_HIGH_WATER) this.stream.pause();
       } catch (err) {
         queue.fail(err);
         this.stream.pause();

@@ -8,8 +8,19 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private finished = false;
   private failure: { error: unknown } | undefined;
 
-  /** `onReturn` runs when the consumer stops iterating early (break, return, throw). */
-  constructor(private readonly onReturn?: () => void) {}
+  /**
+   * `onReturn` runs when the consumer stops iterating early (break, return, throw); `onTake`
+   * after the consumer took a buffered item, with how many remain (for producer backpressure).
+   */
+  constructor(
+    private readonly onReturn?: () => void,
+    private readonly onTake?: (remaining: number) => void,
+  ) {}
+
+  /** Items pushed and not yet taken. */
+  get length(): number {
+    return this.items.length;
+  }
 
   /** True once end() or fail() was called. */
   get closed(): boolean {
@@ -41,7 +52,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift()!, done: false });
+    if (this.items.length > 0) {
+      const value = this.items.shift()!;
+      this.onTake?.(this.items.length);
+      return Promise.resolve({ value, done: false });
+    }
     if (this.failure) return Promise.reject(this.failure.error);
     if (this.finished) return Promise.resolve({ value: undefined, done: true });
     if (this.waiter) return Promise.reject(new Error("AsyncQueue: concurrent next() calls"));
