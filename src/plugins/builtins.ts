@@ -1,9 +1,17 @@
 // Every plugin compiled into berthd, in registration order.
 import type { PluginRegistration } from "../pkg/plugin/types.js";
+import { localContentPlugin } from "./content/local/plugin.js";
 import { exchangePlugin } from "./events/plugin.js";
+import { gcPlugin } from "./gc/plugin.js";
 import { metadataPlugin } from "./metadata/plugin.js";
+import { containersService } from "./services/containers/service.js";
+import { contentService } from "./services/content/service.js";
+import { eventsService } from "./services/events/service.js";
+import { ttrpcEventsService } from "./services/events/ttrpc.js";
 import { healthService } from "./services/healthcheck/service.js";
+import { imagesService } from "./services/images/service.js";
 import { introspectionService } from "./services/introspection/service.js";
+import { leasesService } from "./services/leases/service.js";
 import { namespacesService } from "./services/namespaces/service.js";
 import { versionService } from "./services/version/service.js";
 import { deprecationsPlugin } from "./warning/plugin.js";
@@ -12,8 +20,16 @@ export const builtinPlugins: readonly PluginRegistration[] = [
   exchangePlugin,
   deprecationsPlugin,
   metadataPlugin as PluginRegistration,
+  localContentPlugin,
+  gcPlugin as PluginRegistration,
+  contentService,
   versionService,
   namespacesService,
+  eventsService,
+  ttrpcEventsService,
+  imagesService,
+  containersService,
+  leasesService,
   introspectionService,
   healthService,
 ];

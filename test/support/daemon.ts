@@ -10,6 +10,18 @@ export const REPO = new URL("../../../", import.meta.url).pathname;
 export const BERTHD = join(REPO, "bin/berthd.js");
 export const BERTHCTL = join(REPO, "bin/berthctl.js");
 
+/**
+ * Config that keeps the GC scheduler from collecting on its own (it still runs on demand, for
+ * sync deletes). For tests that keep content nothing references: containerd collects such
+ * content too, as berthd does with its default scheduling.
+ */
+export const GC_ON_DEMAND_CONFIG = `version = 3
+[plugins."io.containerd.gc.v1.scheduler"]
+  startup_delay = "24h"
+  deletion_threshold = 0
+  mutation_threshold = 1000000000
+`;
+
 export interface Daemon {
   dir: string;
   root: string;

@@ -2,7 +2,13 @@
 import { Command, Option } from "commander";
 import { BerthClient, DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from "../../client/client.js";
 import { BERTH_VERSION } from "../../version.js";
+import { containersCommand } from "./commands/containers.js";
+import { contentCommand } from "./commands/content.js";
+import { eventsCommand } from "./commands/events.js";
+import { gcCommand } from "./commands/gc.js";
+import { imagesCommand } from "./commands/images.js";
 import { introspectionCommands } from "./commands/introspection.js";
+import { leasesCommand } from "./commands/leases.js";
 import { namespacesCommand } from "./commands/namespaces.js";
 import type { Globals } from "./globals.js";
 import type { Format } from "./output.js";
@@ -41,6 +47,12 @@ const globals = (): Globals => {
 
 introspectionCommands(program, globals);
 namespacesCommand(program, globals);
+leasesCommand(program, globals);
+gcCommand(program, globals);
+contentCommand(program, globals);
+imagesCommand(program, globals);
+containersCommand(program, globals);
+eventsCommand(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,114 @@
+// What the benchmarks share: berthd and containerd started the same way (private root, state
+// and socket), readiness, call rates, stopping, and medians.
+import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BerthClient } from "../src/client/client.js";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+
+export interface Subject {
+  name: string;
+  start(dir: string, address: string): ChildProcess;
+}
+
+export const subjects: Subject[] = [
+  {
+    name: "berthd",
+    start: (dir, address) =>
+      spawn(
+        process.execPath,
+        [
+          join(REPO, "bin/berthd.js"),
+          "--root",
+          join(dir, "root"),
+          "--state",
+          join(dir, "state"),
+          "--address",
+          address,
+        ],
+        { stdio: "ignore" },
+      ),
+  },
+  {
+    name: "containerd",
+    start: (dir, address) => {
+      const config = join(dir, "config.toml");
+      writeFileSync(config, "version = 2\n");
+      return spawn(
+        "containerd",
+        [
+          "--config",
+          config,
+          "--root",
+          join(dir, "root"),
+          "--state",
+          join(dir, "state"),
+          "--address",
+          address,
+        ],
+        { stdio: "ignore" },
+      );
+    },
+  },
+];
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export async function untilReady(address: string, proc: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode}`);
+    const c = new BerthClient({ address, timeoutMs: 500 });
+    try {
+      await c.version.version({});
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error("daemon not ready in 20 s");
+      await new Promise((r) => setTimeout(r, 2));
+    } finally {
+      c.close();
+    }
+  }
+}
+
+/**
+ * Calls per second from one client (namespace "default") with inFlight calls outstanding for
+ * loadMs, after one call to connect.
+ */
+export async function callRate(
+  address: string,
+  call: (c: BerthClient) => Promise<unknown>,
+  inFlight: number,
+  loadMs: number,
+): Promise<number> {
+  const client = new BerthClient({ address, namespace: "default", timeoutMs: 60_000 });
+  try {
+    await call(client);
+    let done = 0;
+    const end = performance.now() + loadMs;
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (performance.now() < end) {
+          await call(client);
+          done++;
+        }
+      }),
+    );
+    return done / (loadMs / 1000);
+  } finally {
+    client.close();
+  }
+}
+
+export async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise((r) => proc.once("exit", r));
+  proc.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (proc.exitCode === null) proc.kill("SIGKILL");
+}
