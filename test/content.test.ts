@@ -297,8 +297,7 @@ describe("content service, isolated sharing policy", () => {
   let d: Daemon;
   before(async () => {
     d = await startBerthd({
-      config:
-        'version = 3\n[plugins."io.containerd.metadata.v1.bolt"]\ncontent_sharing_policy = "isolated"\n',
+      config: `${GC_ON_DEMAND_CONFIG}[plugins."io.containerd.metadata.v1.bolt"]\ncontent_sharing_policy = "isolated"\n`,
     });
   });
   after(async () => {
