@@ -1,10 +1,10 @@
 // berthd's ttrpc endpoint (`<address>.ttrpc` by default): where shims publish their events.
 // Services for it come from plugins of type io.containerd.ttrpc.v1.
-import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, unlinkSync } from "node:fs";
+import net from "node:net";
 import type { Logger } from "../pkg/log/log.js";
 import { TtrpcServer } from "../pkg/ttrpc/index.js";
-import { removeStaleSocket } from "./grpc/server.js";
+import { listenDaemonSocket } from "./socket.js";
 
 export const TTRPC_PLUGIN_TYPE = "io.containerd.ttrpc.v1";
 
@@ -14,6 +14,7 @@ export interface TtrpcService {
 
 export class TtrpcServerHost {
   private readonly server: TtrpcServer;
+  private readonly listener: net.Server;
 
   constructor(
     private readonly opts: { address: string; uid: number; gid: number },
@@ -22,19 +23,17 @@ export class TtrpcServerHost {
   ) {
     this.server = new TtrpcServer({ logger: log });
     for (const s of services) s.register(this.server);
+    this.listener = net.createServer((socket) => this.server.serve(socket));
   }
 
   async listen(): Promise<void> {
-    const { address, uid, gid } = this.opts;
-    mkdirSync(dirname(address), { recursive: true, mode: 0o711 });
-    await removeStaleSocket(address);
-    await this.server.listen(address);
-    chmodSync(address, 0o660);
-    if (uid !== 0 || gid !== 0) chownSync(address, uid, gid);
+    await listenDaemonSocket(this.listener, this.opts.address, this.opts);
   }
 
   async close(): Promise<void> {
+    const listenerClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     await this.server.close();
+    await listenerClosed;
     if (existsSync(this.opts.address)) unlinkSync(this.opts.address);
   }
 }

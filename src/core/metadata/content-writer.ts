@@ -2,14 +2,8 @@
 // the local writer, and the commit that adds the BlobRecord. With the "shared" policy (or a
 // blob in a namespace labelled containerd.io/namespace.shareable=true), a write that names a
 // digest the local store already holds needs no data: committing it just adds the record.
-import {
-  alreadyExists,
-  failedPrecondition,
-  invalidArgument,
-  isAlreadyExists,
-  messageOf,
-} from "../../pkg/errdefs/errdefs.js";
-import { validateLabel } from "../../pkg/identifiers/labels.js";
+import { alreadyExists, failedPrecondition, isAlreadyExists } from "../../pkg/errdefs/errdefs.js";
+import { validateLabels } from "../../pkg/identifiers/labels.js";
 import type { IngestLock } from "../content/locks.js";
 import type { BlobInfo, LocalStore } from "../content/store.js";
 import type { IngestWriter } from "../content/writer.js";
@@ -43,16 +37,8 @@ export interface ContentStatus {
   expected: string;
 }
 
-/** Validates labels as containerd does for content (`info.Labels: ...`). */
-export function validateContentLabels(labels: Record<string, string>): void {
-  for (const [k, v] of Object.entries(labels)) {
-    try {
-      validateLabel(k, v);
-    } catch (err) {
-      throw invalidArgument(`info.Labels: ${messageOf(err)}`);
-    }
-  }
-}
+/** How content label errors are prefixed, as containerd does. */
+export const CONTENT_LABELS_CONTEXT = "info.Labels";
 
 interface Deps {
   db: MetadataDB;
@@ -205,7 +191,7 @@ export class ContentWriter {
     expected: string,
     labels: Record<string, string>,
   ): Promise<{ digest: string; size: number }> {
-    validateContentLabels(labels);
+    validateLabels(labels, CONTENT_LABELS_CONTEXT);
     const { ref, desc } = this.target;
     const w = this.w;
     let existed: boolean;

@@ -6,12 +6,13 @@
 import { validateDigest } from "../../pkg/digest/digest.js";
 import { BerthError, Code, invalidArgument, notFound } from "../../pkg/errdefs/errdefs.js";
 import { fieldsAndLabels, parseFilters } from "../../pkg/filters/filters.js";
+import { validateLabels } from "../../pkg/identifiers/labels.js";
 import type { LocalStore } from "../content/store.js";
 import {
+  CONTENT_LABELS_CONTEXT,
   type ContentStatus,
   type ContentWriter,
   openContentWriter,
-  validateContentLabels,
   type WriterDescriptor,
 } from "./content-writer.js";
 import type { MetadataDB } from "./db.js";
@@ -92,7 +93,7 @@ export class ContentMetadata {
         }
       }
       next = Object.fromEntries(Object.entries(next).filter(([, v]) => v !== ""));
-      validateContentLabels(next);
+      validateLabels(next, CONTENT_LABELS_CONTEXT);
       const updated: BlobRecord = { ...record, labels: next, updatedAt: new Date() };
       this.db.put(blobKey(ns, digest), updated);
       return toInfo(digest, updated);

@@ -3,7 +3,7 @@
 // only an empty namespace may be deleted.
 import { alreadyExists, failedPrecondition, notFound } from "../../pkg/errdefs/errdefs.js";
 import { validateIdentifier } from "../../pkg/identifiers/identifiers.js";
-import { validateLabel } from "../../pkg/identifiers/labels.js";
+import { validateLabels } from "../../pkg/identifiers/labels.js";
 import type { MetadataDB } from "./db.js";
 
 export interface Namespace {
@@ -49,7 +49,7 @@ export class NamespaceStore {
 
   async create(name: string, labels: Record<string, string>): Promise<Namespace> {
     validateIdentifier(name);
-    for (const [k, v] of Object.entries(labels)) validateLabelWithContext(k, v);
+    validateLabels(labels, "namespace.Labels");
     return this.db.update(() => {
       if (this.exists(name)) throw alreadyExists(`namespace ${JSON.stringify(name)}: already exists`);
       const kept = Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== ""));
@@ -64,7 +64,7 @@ export class NamespaceStore {
    */
   async setLabels(name: string, labels: Record<string, string>, replace: boolean): Promise<Namespace> {
     validateIdentifier(name);
-    for (const [k, v] of Object.entries(labels)) validateLabelWithContext(k, v);
+    validateLabels(labels, "namespace.Labels");
     return this.db.update(() => {
       const current = replace ? {} : this.labels(name);
       for (const [k, v] of Object.entries(labels)) {
@@ -92,14 +92,5 @@ export class NamespaceStore {
       }
       this.db.remove(key(name));
     });
-  }
-}
-
-function validateLabelWithContext(k: string, v: string): void {
-  try {
-    validateLabel(k, v);
-  } catch (err) {
-    (err as Error).message = `namespace.Labels: ${(err as Error).message}`;
-    throw err;
   }
 }

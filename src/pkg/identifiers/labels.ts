@@ -1,5 +1,5 @@
 // Label validation: key and value together may hold at most 4096 bytes (containerd's limit).
-import { invalidArgument } from "../errdefs/errdefs.js";
+import { invalidArgument, messageOf } from "../errdefs/errdefs.js";
 
 export const MAX_LABEL_SIZE = 4096;
 
@@ -13,6 +13,14 @@ export function validateLabel(key: string, value: string): void {
   }
 }
 
-export function validateLabels(labels: Record<string, string>): void {
-  for (const [k, v] of Object.entries(labels)) validateLabel(k, v);
+/** Validates every label; with a context, errors read `<context>: <reason>`. */
+export function validateLabels(labels: Record<string, string>, context?: string): void {
+  for (const [k, v] of Object.entries(labels)) {
+    try {
+      validateLabel(k, v);
+    } catch (err) {
+      if (context === undefined) throw err;
+      throw invalidArgument(`${context}: ${messageOf(err)}`);
+    }
+  }
 }

@@ -1,11 +1,11 @@
 // The ttrpc server: a registry of services and their handlers, unix socket listeners, and the
 // connections being served.
-import { lstat, unlink } from "node:fs/promises";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { alreadyExists, unimplemented } from "../errdefs/errdefs.js";
 import type { ServiceHandlers } from "../rpc/handlers.js";
 import type { AnyHandler } from "../rpc/invoke.js";
+import { listenUnix } from "../unixsocket/listen.js";
 import { defaultLogger, type TtrpcLogger } from "./log.js";
 import { type ResolvedMethod, ServerConnection } from "./server-conn.js";
 
@@ -53,14 +53,7 @@ export class TtrpcServer {
   async listen(path: string): Promise<void> {
     if (this.closing) throw new Error("ttrpc: server is closed");
     const server = createServer((socket) => this.serve(socket));
-    try {
-      await listenOn(server, path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
-      if (!(await lstat(path)).isSocket() || (await isLive(path))) throw err;
-      await unlink(path);
-      await listenOn(server, path);
-    }
+    await listenUnix(server, path);
     server.on("error", (err) => this.logger.warn({ err, path }, "ttrpc: listener error"));
     this.listeners.add(server);
   }
@@ -105,26 +98,4 @@ export class TtrpcServer {
     if (!resolved) throw unimplemented(`ttrpc: method ${service}/${method} is not implemented`);
     return resolved;
   }
-}
-
-function listenOn(server: Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(path, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-}
-
-/** Whether something accepts connections on the unix socket at `path`. */
-function isLive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createConnection({ path });
-    probe.once("connect", () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once("error", () => resolve(false));
-  });
 }

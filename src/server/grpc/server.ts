@@ -1,13 +1,12 @@
 // berthd's gRPC server: HTTP/2 over a unix socket, containerd's services routed through
 // our gRPC layer (src/pkg/grpc) on Node's HTTP/2 streams.
-import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
-import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { unavailable } from "../../pkg/errdefs/errdefs.js";
 import { GrpcRouter, serveGrpcStream } from "../../pkg/grpc/server.js";
 import { attachHttp2Connection } from "../../pkg/h2/connection.js";
+import { listenDaemonSocket } from "../socket.js";
 import { NAMESPACE_HEADER } from "./namespace.js";
 import type { GrpcService } from "./service.js";
 
@@ -74,18 +73,7 @@ export class GrpcServer {
   }
 
   async listen(): Promise<void> {
-    const { address, uid, gid } = this.opts;
-    mkdirSync(dirname(address), { recursive: true, mode: 0o711 });
-    await removeStaleSocket(address);
-    await new Promise<void>((resolve, reject) => {
-      this.listener.once("error", reject);
-      this.listener.listen(address, () => {
-        this.listener.off("error", reject);
-        resolve();
-      });
-    });
-    chmodSync(address, 0o660);
-    if (uid !== 0 || gid !== 0) chownSync(address, uid, gid);
+    await listenDaemonSocket(this.listener, this.opts.address, this.opts);
   }
 
   /** Stops accepting, lets calls in flight finish for up to graceMs, then closes the rest. */
@@ -101,19 +89,4 @@ export class GrpcServer {
     clearTimeout(timer);
     if (existsSync(this.opts.address)) unlinkSync(this.opts.address);
   }
-}
-
-/** A socket file nobody answers on is left over from a crash: remove it. A live one is kept. */
-export async function removeStaleSocket(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  const live = await new Promise<boolean>((resolve) => {
-    const c = net.connect(path);
-    c.once("connect", () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once("error", () => resolve(false));
-  });
-  if (live) throw unavailable(`address ${path} is in use by another server`);
-  unlinkSync(path);
 }
