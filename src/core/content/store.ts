@@ -4,7 +4,7 @@
 // Everything is streamed; no blob is ever read into memory whole.
 import { mkdir, open, opendir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { parseDigest } from "../../pkg/digest/digest.js";
+import { isDigest, parseDigest } from "../../pkg/digest/digest.js";
 import { notFound } from "../../pkg/errdefs/errdefs.js";
 import { type IngestStatus, ingestDirName, isNotExist, readIngestStatus } from "./ingest.js";
 import { type IngestLock, RefLocks } from "./locks.js";
@@ -17,7 +17,8 @@ export interface LocalContentStore {
   ): Promise<{ digest: string; size: number; createdAt: Date; updatedAt: Date } | undefined>;
   /** No error when absent. */
   delete(digest: string): Promise<void>;
-  walkBlobs(): AsyncIterable<{ digest: string; size: number }>;
+  /** Every blob's digest, read from directory entries alone (no file is opened or stat'ed). */
+  walkBlobs(): AsyncIterable<{ digest: string }>;
   ingests(): Promise<
     Array<{ localRef: string; offset: number; total: number; startedAt: Date; updatedAt: Date }>
   >;
@@ -73,7 +74,7 @@ export class LocalStore implements LocalContentStore {
     await rm(this.blobPath(digest), { force: true });
   }
 
-  async *walkBlobs(): AsyncGenerator<{ digest: string; size: number }> {
+  async *walkBlobs(): AsyncGenerator<{ digest: string }> {
     for (const algorithm of ALGORITHMS) {
       const dir = join(this.blobsDir, algorithm);
       let entries: Awaited<ReturnType<typeof opendir>>;
@@ -86,8 +87,7 @@ export class LocalStore implements LocalContentStore {
       for await (const entry of entries) {
         if (!entry.isFile()) continue;
         const digest = `${algorithm}:${entry.name}`;
-        const info = await this.info(digest).catch(() => undefined); // removed meanwhile, or not a digest
-        if (info !== undefined) yield { digest, size: info.size };
+        if (isDigest(digest)) yield { digest }; // anything else is not a blob of ours
       }
     }
   }

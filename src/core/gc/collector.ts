@@ -13,7 +13,7 @@
 
 import { setImmediate } from "node:timers/promises";
 import type { Key } from "lmdb";
-import { parseDigest } from "../../pkg/digest/digest.js";
+import { isDigest } from "../../pkg/digest/digest.js";
 import { messageOf } from "../../pkg/errdefs/errdefs.js";
 import type { Logger } from "../../pkg/log/log.js";
 import type { LocalContentStore } from "../content/store.js";
@@ -69,15 +69,6 @@ class Candidates {
     this.ids.push(id);
   }
 }
-
-const isDigest = (s: string) => {
-  try {
-    parseDigest(s);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Local blob removals the sweep keeps going at once. */
 const LOCAL_REMOVALS_IN_FLIGHT = 16;

@@ -73,10 +73,10 @@ export class DirContentStore implements LocalContentStore {
     rmSync(this.blobPath(digest), { force: true });
   }
 
-  async *walkBlobs(): AsyncIterable<{ digest: string; size: number }> {
+  async *walkBlobs(): AsyncIterable<{ digest: string }> {
     for (const hex of readdirSync(join(this.dir, "blobs", "sha256"))) {
       await Promise.resolve();
-      yield { digest: `sha256:${hex}`, size: 1 };
+      yield { digest: `sha256:${hex}` };
     }
   }
 

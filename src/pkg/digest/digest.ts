@@ -29,3 +29,12 @@ export function validateDigest(digest: string): string {
   parseDigest(digest);
   return digest;
 }
+
+export function isDigest(digest: string): boolean {
+  try {
+    parseDigest(digest);
+    return true;
+  } catch {
+    return false;
+  }
+}
