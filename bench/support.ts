@@ -2,6 +2,8 @@
 // and socket), readiness, call rates, stopping, and medians.
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import http2 from "node:http2";
+import net from "node:net";
 import { join } from "node:path";
 import { BerthClient } from "../src/client/client.js";
 
@@ -102,6 +104,65 @@ export async function callRate(
     return done / (loadMs / 1000);
   } finally {
     client.close();
+  }
+}
+
+/**
+ * Like callRate, for one gRPC method called with a fixed request over raw HTTP/2, the answer
+ * counted but not decoded: the daemon's rate, without the client's protobuf decoding (the same
+ * for every daemon) in the way. Returns calls per second and the bytes of the last answer.
+ */
+export async function rawCallRate(
+  address: string,
+  path: string,
+  request: Uint8Array,
+  inFlight: number,
+  loadMs: number,
+): Promise<{ rate: number; answerBytes: number }> {
+  const session = http2.connect("http://localhost", { createConnection: () => net.connect(address) });
+  const frame = Buffer.alloc(5 + request.length);
+  frame.writeUInt32BE(request.length, 1);
+  frame.set(request, 5);
+  let answerBytes = 0;
+  const call = () =>
+    new Promise<void>((resolve, reject) => {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": path,
+        "content-type": "application/grpc",
+        te: "trailers",
+        "containerd-namespace": "default",
+      });
+      let bytes = 0;
+      stream.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      stream.on("trailers", (trailers) => {
+        if (trailers["grpc-status"] !== "0")
+          reject(new Error(`${path}: grpc-status ${trailers["grpc-status"]} ${trailers["grpc-message"]}`));
+      });
+      stream.on("error", reject);
+      stream.on("close", () => {
+        answerBytes = bytes;
+        resolve();
+      });
+      stream.end(frame);
+    });
+  try {
+    await call();
+    let done = 0;
+    const end = performance.now() + loadMs;
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (performance.now() < end) {
+          await call();
+          done++;
+        }
+      }),
+    );
+    return { rate: done / (loadMs / 1000), answerBytes };
+  } finally {
+    session.close();
   }
 }
 

@@ -30,10 +30,19 @@ export interface CallContext {
   deadline?: number | undefined;
 }
 
+/**
+ * A response already in wire form, for answers a handler can assemble from cached encodings
+ * faster than the protobuf runtime encodes them (see wire.ts).
+ */
+export class EncodedMessage<O extends DescMessage> {
+  declare readonly schema?: O;
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
   ctx: CallContext,
-) => Promise<MessageInitShape<O>> | MessageInitShape<O>;
+) => Promise<MessageInitShape<O> | EncodedMessage<O>> | MessageInitShape<O> | EncodedMessage<O>;
 
 export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,

@@ -10,7 +10,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { internal, invalidArgument, messageOf } from "../errdefs/errdefs.js";
-import type { CallContext } from "./handlers.js";
+import { type CallContext, EncodedMessage } from "./handlers.js";
 
 /** A handler of any kind, as stored after registration. */
 export type AnyHandler = (input: never, ctx: CallContext) => unknown;
@@ -72,6 +72,7 @@ function decode(schema: DescMessage, bytes: Uint8Array): MessageShape<DescMessag
 }
 
 function encode(schema: DescMessage, value: unknown): Uint8Array {
+  if (value instanceof EncodedMessage) return value.bytes;
   try {
     return toBinary(schema, create(schema, value as MessageInitShape<DescMessage>));
   } catch (err) {

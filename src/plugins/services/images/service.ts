@@ -1,10 +1,15 @@
 // containerd.services.images.v1.Images over the metadata store. Changes are published on
 // /images/{create,update,delete}; a synchronous delete runs garbage collection before it answers
 // (when a garbage collector is loaded).
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { type Timestamp, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ImageCreateSchema, ImageDeleteSchema, ImageUpdateSchema } from "../../../api/events/image_pb.js";
-import { type Image, ImageSchema, Images } from "../../../api/services/images/v1/images_pb.js";
+import {
+  type Image,
+  ImageSchema,
+  Images,
+  type ListImagesResponseSchema,
+} from "../../../api/services/images/v1/images_pb.js";
 import type { Descriptor as WireDescriptor } from "../../../api/types/descriptor_pb.js";
 import type { Exchange } from "../../../core/events/exchange.js";
 import type { MetadataDB } from "../../../core/metadata/db.js";
@@ -12,6 +17,8 @@ import { type ImageSpec, ImageStore } from "../../../core/metadata/images.js";
 import type { ImageRecord } from "../../../core/metadata/keys.js";
 import { invalidArgument } from "../../../pkg/errdefs/errdefs.js";
 import type { PluginRegistration } from "../../../pkg/plugin/types.js";
+import { EncodedMessage } from "../../../pkg/rpc/handlers.js";
+import { repeatedMessageField } from "../../../pkg/rpc/wire.js";
 import { leaseOf, requireNamespace } from "../../../server/grpc/namespace.js";
 import { GRPC_PLUGIN_TYPE, type GrpcService } from "../../../server/grpc/service.js";
 import { EVENT_PLUGIN_TYPE } from "../../events/plugin.js";
@@ -27,22 +34,25 @@ export const imagesService: PluginRegistration = {
     const events = ctx.get<Exchange>(EVENT_PLUGIN_TYPE);
     // Looked up per call: the collector may load after this service, or not at all.
     const collector = () => ctx.getAll<GcService>(GC_PLUGIN_TYPE).values().next().value;
-    // Listed records are shared until their namespace's images change: so are their messages.
-    const listed = new WeakMap<ImageRecord, Image>();
-    const listedToWire = (record: ImageRecord) => {
-      const known = listed.get(record);
-      if (known !== undefined) return known;
-      const image = toWire(record);
-      listed.set(record, image);
-      return image;
+    // Listed records are shared until their namespace's images change: so are their
+    // encodings, from which List answers are assembled.
+    const listed = new WeakMap<ImageRecord, Uint8Array>();
+    const encoded = (record: ImageRecord) => {
+      let bytes = listed.get(record);
+      if (bytes === undefined) {
+        bytes = toBinary(ImageSchema, toWire(record));
+        listed.set(record, bytes);
+      }
+      return bytes;
     };
     return {
       register: (router) =>
         router.service(Images, {
           get: (req, call) => ({ image: toWire(store.get(requireNamespace(call), req.name)) }),
-          list: (req, call) => ({
-            images: store.list(requireNamespace(call), req.filters).map(listedToWire),
-          }),
+          list: (req, call) =>
+            new EncodedMessage<typeof ListImagesResponseSchema>(
+              repeatedMessageField(1, store.list(requireNamespace(call), req.filters).map(encoded)),
+            ),
           create: async (req, call) => {
             const ns = requireNamespace(call);
             if (!req.image?.name) throw invalidArgument("Image.Name required");
