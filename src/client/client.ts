@@ -37,6 +37,8 @@ export class BerthClient {
     const address = this.address;
     this.sessions = new Http2SessionManager("http://localhost", undefined, {
       createConnection: () => net.connect(address),
+      // Large answers (content reads, long lists) flow without waiting on 64 KiB windows.
+      settings: { initialWindowSize: 4 << 20, maxFrameSize: 1 << 20 },
     });
     const namespace = this.namespace;
     const withNamespace: Interceptor = (next) => (req) => {

@@ -20,6 +20,11 @@ export interface GrpcServerOptions {
   log: Logger;
 }
 
+/** HTTP/2 flow-control windows the daemon grants (bytes), and the largest frame it accepts. */
+const STREAM_WINDOW = 4 << 20;
+const CONNECTION_WINDOW = 16 << 20;
+const MAX_FRAME = 1 << 20;
+
 export class GrpcServer {
   private readonly h2: http2.Http2Server;
   private readonly listener: net.Server;
@@ -51,9 +56,16 @@ export class GrpcServer {
             )
         : undefined,
     };
-    this.h2 = http2.createServer({ maxSessionInvalidFrames: 100 });
+    this.h2 = http2.createServer({
+      maxSessionInvalidFrames: 100,
+      // Windows as large as grpc-go grows its own: with HTTP/2's 64 KiB defaults a 1 MiB
+      // content write waits for the daemon's WINDOW_UPDATEs sixteen times over.
+      settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME },
+      maxSessionMemory: 64,
+    });
     this.h2.on("stream", (stream, headers) => serveGrpcStream(router, grpcOptions, stream, headers));
     this.h2.on("session", (session) => {
+      session.setLocalWindowSize(CONNECTION_WINDOW);
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
       session.on("error", (err) => opts.log.debug({ err }, "grpc session error"));
