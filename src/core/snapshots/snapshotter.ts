@@ -44,7 +44,7 @@ export interface Snapshotter {
   usage(key: string): Promise<Usage>;
   /** Mounts of an active snapshot or view (FailedPrecondition for a committed one). */
   mounts(key: string): Promise<Mount[]>;
-  /** AlreadyExists when key is taken; NotFound/FailedPrecondition when parent is not committed. */
+  /** AlreadyExists when key is taken; NotFound for no parent, InvalidArgument for one not committed. */
   prepare(key: string, parent: string, opts?: SnapshotOptions): Promise<Mount[]>;
   view(key: string, parent: string, opts?: SnapshotOptions): Promise<Mount[]>;
   /** Commits active snapshot `key` as `name`; the active key is gone afterwards. */
