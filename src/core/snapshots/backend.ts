@@ -3,8 +3,10 @@
 // name (`new-*`) and renamed into place inside the transaction that records it, so a crash
 // leaves either both or an orphan directory; removal drops the record first and then renames the
 // directory out (`rm-*`) before deleting it. Cleanup deletes every directory without a record.
+
+import { randomBytes } from "node:crypto";
 import { mkdirSync, renameSync } from "node:fs";
-import { mkdtemp, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { failedPrecondition } from "../../pkg/errdefs/errdefs.js";
 import type { Mount } from "../mount/types.js";
@@ -97,12 +99,21 @@ export abstract class DirectoryBackend implements Snapshotter {
   ): Promise<Mount[]> {
     // Fail early, before building anything, on what the transaction would refuse anyway.
     const parentIds = this.store.checkCreate(key, parent);
-    const dir = await mkdtemp(join(this.snapshotsDir, TEMP_PREFIX));
-    const name = dir.slice(this.snapshotsDir.length + 1);
+    // Claimed before it exists, so that a concurrent cleanup never takes it for an orphan.
+    const name = `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`;
+    const dir = join(this.snapshotsDir, name);
     this.building.add(name);
     try {
-      const keep = await this.populate(dir, kind, parentIds);
-      const snapshot = await this.store.write(() => {
+      await mkdir(dir, { mode: 0o700 });
+      let keep: boolean;
+      try {
+        keep = await this.populate(dir, kind, parentIds);
+      } catch (err) {
+        // A parent removed meanwhile (or the key taken) explains the failure best.
+        this.store.checkCreate(key, parent);
+        throw err;
+      }
+      const { snapshot, info } = await this.store.write(() => {
         const created = this.store.create(kind, key, parent, opts.labels);
         if (created.parentIds.join() !== parentIds.join()) {
           throw failedPrecondition(
@@ -110,12 +121,12 @@ export abstract class DirectoryBackend implements Snapshotter {
           );
         }
         if (keep) renameSync(dir, this.snapshotDir(created.id));
-        return created;
+        return { snapshot: created, info: this.store.getInfo(key).info };
       });
-      return this.mountsOf(snapshot, this.store.getInfo(key).info);
+      return this.mountsOf(snapshot, info);
     } finally {
-      this.building.delete(name);
       await rm(dir, { recursive: true, force: true });
+      this.building.delete(name);
     }
   }
 

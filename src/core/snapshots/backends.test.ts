@@ -14,6 +14,7 @@ import {
   rm,
   stat,
   symlink,
+  utimes,
   writeFile,
 } from "node:fs/promises";
 import { join } from "node:path";
@@ -47,12 +48,16 @@ async function writeLayer(dir: string): Promise<void> {
   mknod(join(dir, "fifo"), S_IFIFO | 0o640);
   mknod(join(dir, "null"), S_IFCHR | 0o666, makedev(1, 3));
   await writeFile(join(dir, "gone"), "deleted by the child\n");
+  await utimes(join(dir, "etc/hosts"), OLD, OLD);
 }
+
+const OLD = new Date("2001-02-03T04:05:06.789Z");
 
 /** Checks what writeLayer wrote, as seen through a mount. */
 async function checkLayer(dir: string): Promise<void> {
   assert.equal(await readFile(join(dir, "etc/hosts"), "utf8"), "127.0.0.1 localhost\n");
   const hosts = await lstat(join(dir, "etc/hosts"));
+  assert.equal(hosts.mtime.getTime(), OLD.getTime(), "mtime kept");
   const hard = await lstat(join(dir, "etc/hosts.hard"));
   assert.equal(hard.ino, hosts.ino, "hardlinks stay one inode");
   assert.equal(hosts.nlink, 2);
@@ -242,6 +247,73 @@ for (const backend of backends) {
         const kinds: string[] = [];
         await s.walk((i) => void kinds.push(i.name), ["kind==active,name~=^ns/2/", "labels.a==1"]);
         assert.deepEqual(kinds.sort(), ["ns/2/A", "ns/2/c"]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    test("usage counts allocated blocks and inodes once per hardlinked file", async () => {
+      const s = await backend.open(root);
+      try {
+        const [m] = await s.prepare("ns/4/a", "");
+        const dir = m!.source;
+        await writeFile(join(dir, "big"), Buffer.alloc(65536, 1));
+        await link(join(dir, "big"), join(dir, "big.link"));
+        const [d, f] = [await lstat(dir), await lstat(join(dir, "big"))];
+        const expected = { size: (d.blocks + f.blocks) * 512, inodes: 2 };
+        assert.deepEqual(await s.usage("ns/4/a"), expected);
+        await s.commit("ns/4/A", "ns/4/a");
+        await writeFile(join(dir, "after-commit"), "not counted");
+        assert.deepEqual(await s.usage("ns/4/A"), expected);
+        await s.remove("ns/4/A");
+      } finally {
+        await s.close();
+      }
+    });
+
+    test("concurrent prepares of one key: one wins, the other gets AlreadyExists and leaves nothing", async () => {
+      const s = await backend.open(root);
+      try {
+        const results = await Promise.allSettled([s.prepare("ns/5/a", ""), s.prepare("ns/5/a", "")]);
+        assert.deepEqual(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+        const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+        assert.ok(hasCode(Code.AlreadyExists)(failed.reason));
+        assert.ok(!readdirSync(join(root, "snapshots")).some((n) => n.startsWith("new-")));
+        await s.remove("ns/5/a");
+      } finally {
+        await s.close();
+      }
+    });
+
+    test("a failed rename into place rolls the record back; cleanup runs while a copy is building", async () => {
+      const s = await backend.open(root);
+      const snapshots = join(root, "snapshots");
+      try {
+        await s.prepare("ns/6/probe", "");
+        const probe = (await s.mounts("ns/6/probe"))[0]!.source;
+        const next = String(Number(/snapshots\/(\d+)/.exec(probe)![1]) + 1);
+        // A stale non-empty directory where the next snapshot would go: the rename fails.
+        mkdirSync(join(snapshots, next, "stale"), { recursive: true });
+        await assert.rejects(s.prepare("ns/6/a", ""), /ENOTEMPTY|EEXIST/);
+        await assert.rejects(s.stat("ns/6/a"), hasCode(Code.NotFound));
+        assert.ok(!readdirSync(snapshots).some((n) => n.startsWith("new-")));
+        await s.cleanup();
+        const [m] = await s.prepare("ns/6/a", "");
+        assert.equal(m!.source.includes(`/snapshots/${next}`), true, "the id was not consumed");
+        assert.ok(!existsSync(join(m!.source, "stale")));
+
+        // Many files in a parent, so that a native prepare copies for a while.
+        await Promise.all(Array.from({ length: 300 }, (_, i) => writeFile(join(m!.source, `f${i}`), `${i}`)));
+        await s.commit("ns/6/A", "ns/6/a");
+        const building = s.prepare("ns/6/b", "ns/6/A");
+        await s.cleanup();
+        const [b] = await building;
+        await withTempMount([b!], async (dir) => {
+          assert.equal(await readFile(join(dir, "f299"), "utf8"), "299");
+        });
+        await s.remove("ns/6/b");
+        await s.remove("ns/6/A");
+        await s.remove("ns/6/probe");
       } finally {
         await s.close();
       }
