@@ -397,3 +397,30 @@ test("overlayfs: upperdir label on stat, update and walk; sync_remove deletes at
     await s.close();
   }
 });
+
+test("overlayfs: a chain of 70 layers (lowerdir past one page) mounts whole, nearest layer winning", async () => {
+  const root = join(base, "overlay-long-chain-with-a-longer-root-path-to-pass-the-page-size-sooner");
+  const s = await OverlaySnapshotter.open(root, { mountOptions: ["index=off"] });
+  try {
+    let parent = "";
+    for (let i = 0; i < 70; i++) {
+      const [m] = await s.prepare(`l${i}`, parent);
+      // The first layer is a bind mount of its own directory; later ones are overlays.
+      const upper =
+        m!.type === "bind" ? m!.source : m!.options.find((o) => o.startsWith("upperdir="))!.slice(9);
+      await writeFile(join(upper, `layer${i}`), `${i}`);
+      await writeFile(join(upper, "top"), `${i}`);
+      await s.commit(`L${i}`, `l${i}`);
+      parent = `L${i}`;
+    }
+    const mounts = await s.view("v", parent);
+    assert.ok(mounts[0]!.options.join(",").length > 4096);
+    await withTempMount(mounts, async (dir) => {
+      assert.equal(readdirSync(dir).length, 71);
+      assert.equal(await readFile(join(dir, "layer0"), "utf8"), "0");
+      assert.equal(await readFile(join(dir, "top"), "utf8"), "69");
+    });
+  } finally {
+    await s.close();
+  }
+});
