@@ -277,8 +277,17 @@ export class SnapshotStore {
   }
 }
 
+/** LMDB keys hold at most 1978 bytes; ours carry a short prefix and escape control characters. */
+export const MAX_KEY_BYTES = 1900;
+
 function validateKey(key: string): void {
   if (key === "") throw invalidArgument("snapshot key must not be empty");
+  const size = Buffer.byteLength(key) + (key.match(/[\u0000-\u001f]/g)?.length ?? 0);
+  if (size > MAX_KEY_BYTES) {
+    throw invalidArgument(
+      `snapshot key of ${size} bytes is longer than the maximum (${MAX_KEY_BYTES} bytes)`,
+    );
+  }
 }
 
 /** Validated labels without empty values (containerd never stores those). */
