@@ -14,11 +14,15 @@ import { introspectionService } from "./services/introspection/service.js";
 import { leasesService } from "./services/leases/service.js";
 import { namespacesService } from "./services/namespaces/service.js";
 import { versionService } from "./services/version/service.js";
+import { nativeSnapshotterPlugin } from "./snapshots/native/plugin.js";
+import { overlaySnapshotterPlugin } from "./snapshots/overlay/plugin.js";
 import { deprecationsPlugin } from "./warning/plugin.js";
 
 export const builtinPlugins: readonly PluginRegistration[] = [
   exchangePlugin,
   deprecationsPlugin,
+  overlaySnapshotterPlugin as PluginRegistration,
+  nativeSnapshotterPlugin as PluginRegistration,
   metadataPlugin as PluginRegistration,
   localContentPlugin,
   gcPlugin as PluginRegistration,
