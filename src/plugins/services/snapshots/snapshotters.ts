@@ -16,9 +16,9 @@ import { createLogger } from "../../../pkg/log/log.js";
 import type { PluginRegistration } from "../../../pkg/plugin/types.js";
 import { EVENT_PLUGIN_TYPE } from "../../events/plugin.js";
 import { METADATA_PLUGIN_TYPE } from "../../metadata/plugin.js";
+import { SNAPSHOT_PLUGIN_TYPE } from "../../snapshots/plugin-type.js";
 
 export const SERVICE_PLUGIN_TYPE = "io.containerd.service.v1";
-export const SNAPSHOTTER_PLUGIN_TYPE = "io.containerd.snapshotter.v1";
 export const SNAPSHOTS_SERVICE_ID = "snapshots-service";
 
 /** The plugin's instance: metadata snapshotters by backend name. */
@@ -54,7 +54,7 @@ export function publishChange(events: Exchange, snapshotter: string, change: Sna
 export const snapshotsServicePlugin: PluginRegistration = {
   type: SERVICE_PLUGIN_TYPE,
   id: SNAPSHOTS_SERVICE_ID,
-  requires: [METADATA_PLUGIN_TYPE, EVENT_PLUGIN_TYPE, SNAPSHOTTER_PLUGIN_TYPE],
+  requires: [METADATA_PLUGIN_TYPE, EVENT_PLUGIN_TYPE, SNAPSHOT_PLUGIN_TYPE],
   init: (ctx): MetadataSnapshotters => {
     const db = ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE);
     const events = ctx.get<Exchange>(EVENT_PLUGIN_TYPE);
@@ -62,7 +62,7 @@ export const snapshotsServicePlugin: PluginRegistration = {
       plugin: `${SERVICE_PLUGIN_TYPE}.${SNAPSHOTS_SERVICE_ID}`,
     });
     const out = new Map<string, MetadataSnapshotter>();
-    for (const [name, backend] of ctx.getAll<Snapshotter>(SNAPSHOTTER_PLUGIN_TYPE)) {
+    for (const [name, backend] of ctx.getAll<Snapshotter>(SNAPSHOT_PLUGIN_TYPE)) {
       out.set(
         name,
         new MetadataSnapshotter(db, name, backend, {
