@@ -1,7 +1,6 @@
 // Collecting a backend snapshotter: the snapshots it holds that no metadata record refers to,
-// in any namespace, are removed leaf first (a parent after its children), then the backend
-// cleans up what its own records no longer use. As containerd's metadata snapshotter does
-// after a collection, for the snapshotters whose records changed.
+// in any namespace, are removed leaf first (a parent after its children), as containerd's
+// metadata snapshotter does after a collection, for the snapshotters whose records changed.
 import { Code, codeOf } from "../../pkg/errdefs/errdefs.js";
 import type { Logger } from "../../pkg/log/log.js";
 import type { Snapshotter } from "../snapshots/snapshotter.js";
@@ -39,7 +38,7 @@ interface Node {
 
 /**
  * Removes the backend snapshots neither recorded nor in `keep` (which callers may add to
- * while this runs), then calls the backend's cleanup. Returns how many snapshots it removed.
+ * while this runs). Returns how many it removed.
  */
 export async function pruneBackend(
   db: MetadataDB,
@@ -85,13 +84,6 @@ export async function pruneBackend(
       const code = codeOf(err);
       if (code !== Code.FailedPrecondition && code !== Code.NotFound) throw err;
       log?.warn({ err, snapshotter: name, key }, "failed to remove snapshot");
-    }
-  }
-  if (backend.cleanup !== undefined) {
-    try {
-      await backend.cleanup();
-    } catch (err) {
-      if (codeOf(err) !== Code.Unimplemented) throw err;
     }
   }
   return removed;

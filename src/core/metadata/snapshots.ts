@@ -8,7 +8,9 @@
 //
 // Backend calls are asynchronous and cannot run inside a metadata transaction, so creating and
 // committing take two transactions around the backend call; the backend key in between is held
-// in `inFlight`, which the backend collection never removes.
+// in `inFlight`, which the backend collection never removes. The backend's own cleanup runs
+// with no backend call of ours in progress (containerd holds its snapshotter lock for it too):
+// a backend may take what it is still building for an orphan.
 import {
   alreadyExists,
   Code,
@@ -115,6 +117,39 @@ export function snapshotFields(info: SnapshotInfo): FieldLookup {
   };
 }
 
+/** Shared holders run together; an exclusive holder runs alone and goes before later sharers. */
+class SharedGate {
+  private shared = 0;
+  private exclusive: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
+
+  async runShared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.exclusive !== undefined) await this.exclusive;
+    this.shared++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.shared === 0) this.drained?.();
+    }
+  }
+
+  async runExclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.exclusive !== undefined) await this.exclusive;
+    let done!: () => void;
+    this.exclusive = new Promise<void>((r) => {
+      done = r;
+    });
+    try {
+      if (this.shared > 0) await new Promise<void>((r) => (this.drained = r));
+      this.drained = undefined;
+      return await fn();
+    } finally {
+      this.exclusive = undefined;
+      done();
+    }
+  }
+}
+
 /** Runs async work one at a time per key (several keys are taken in a fixed order). */
 class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
@@ -146,6 +181,8 @@ class KeyedMutex {
 export class MetadataSnapshotter {
   private readonly namespaces: NamespaceStore;
   private readonly locks = new KeyedMutex();
+  /** Backend calls that make snapshots share it; the backend's cleanup holds it alone. */
+  private readonly gate = new SharedGate();
   /** Backend keys made (or being made) whose records are not written yet. */
   private readonly inFlight = new Set<string>();
   /** While the backend is collected: every backend key made since it began. */
@@ -281,9 +318,11 @@ export class MetadataSnapshotter {
         const backendOpts = { labels: inheritedLabels(labels) };
         let mounts: Mount[];
         try {
-          mounts = readonly
-            ? await this.backend.view(backendKey, backendParent, backendOpts)
-            : await this.backend.prepare(backendKey, backendParent, backendOpts);
+          mounts = await this.gate.runShared(() =>
+            readonly
+              ? this.backend.view(backendKey, backendParent, backendOpts)
+              : this.backend.prepare(backendKey, backendParent, backendOpts),
+          );
         } catch (err) {
           // The key is new: an AlreadyExists would confuse callers about their own key.
           if (codeOf(err) === Code.AlreadyExists)
@@ -347,7 +386,9 @@ export class MetadataSnapshotter {
       const { active, backendName } = first;
       this.reserve(backendName);
       try {
-        await this.backend.commit(backendName, active.backendKey, { labels: inheritedLabels(labels) });
+        await this.gate.runShared(() =>
+          this.backend.commit(backendName, active.backendKey, { labels: inheritedLabels(labels) }),
+        );
         try {
           await this.db.update(() => {
             const current = this.require(ns, key);
@@ -455,12 +496,24 @@ export class MetadataSnapshotter {
     const made = new Set(this.inFlight);
     this.madeDuringPrune = made;
     try {
-      return await pruneBackend(this.db, this.name, this.backend, made, this.opts.log);
+      const removed = await pruneBackend(this.db, this.name, this.backend, made, this.opts.log);
+      await this.cleanupBackend();
+      return removed;
     } catch (err) {
       this.dirtyBackend = true;
       throw err;
     } finally {
       this.madeDuringPrune = undefined;
+    }
+  }
+
+  private async cleanupBackend(): Promise<void> {
+    const { backend } = this;
+    if (backend.cleanup === undefined) return;
+    try {
+      await this.gate.runExclusive(() => backend.cleanup!());
+    } catch (err) {
+      if (codeOf(err) !== Code.Unimplemented) throw err;
     }
   }
 
