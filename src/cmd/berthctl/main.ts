@@ -10,6 +10,7 @@ import { imagesCommand } from "./commands/images.js";
 import { introspectionCommands } from "./commands/introspection.js";
 import { leasesCommand } from "./commands/leases.js";
 import { namespacesCommand } from "./commands/namespaces.js";
+import { snapshotsCommand } from "./commands/snapshots.js";
 import type { Globals } from "./globals.js";
 import type { Format } from "./output.js";
 
@@ -52,6 +53,7 @@ gcCommand(program, globals);
 contentCommand(program, globals);
 imagesCommand(program, globals);
 containersCommand(program, globals);
+snapshotsCommand(program, globals);
 eventsCommand(program, globals);
 
 try {
