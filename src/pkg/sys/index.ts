@@ -2,4 +2,5 @@
 export { hasErrno, SysError } from "./libc.js";
 export * from "./mknod.js";
 export * from "./mount.js";
+export * from "./time.js";
 export * from "./xattr.js";

@@ -8,6 +8,7 @@ import {
   llistxattr,
   lremovexattr,
   lsetxattr,
+  lutimes,
   makedev,
   mknod,
   S_IFBLK,
@@ -79,5 +80,21 @@ test("umount2 of something not mounted is EINVAL, with the path", () => {
   assert.throws(
     () => umount2(dir),
     (e) => e instanceof SysError && e.code === "EINVAL" && e.path === dir,
+  );
+});
+
+test("lutimes sets nanosecond times on a symlink itself, not on its target", () => {
+  const target = join(dir, "t-target");
+  writeFileSync(target, "");
+  const link = join(dir, "t-link");
+  symlinkSync(target, link);
+  lutimes(link, { sec: 1000, nsec: 5 }, { sec: 1_700_000_000, nsec: 123_456_789 });
+  const st = lstatSync(link, { bigint: true });
+  assert.equal(st.mtimeNs, 1_700_000_000_123_456_789n);
+  assert.equal(st.atimeNs, 1000_000_000_005n);
+  assert.notEqual(lstatSync(target, { bigint: true }).mtimeNs, st.mtimeNs);
+  assert.throws(
+    () => lutimes(join(dir, "none"), { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }),
+    /utimensat ".*none": ENOENT/,
   );
 });
