@@ -161,15 +161,15 @@ export function layerCompression(mediaType: string): Compression | "detect" {
 
 /**
  * Writes the tar onto the mounts. A single overlay mount is applied straight into its upper
- * directory, with overlayfs whiteouts and its lower directories as the parents of new paths
- * (containerd's shortcut); anything else is mounted and applied with whiteouts as deletions.
+ * directory with overlayfs whiteouts (containerd's shortcut); anything else is mounted and
+ * applied with whiteouts as deletions.
  */
 async function applyTo(mounts: Mount[], tar: Readable, opts: ApplyOptions): Promise<void> {
   const [only] = mounts;
   if (mounts.length === 1 && only !== undefined) {
     const upper = overlayDirs(only);
     if (upper !== undefined) {
-      await applyTar(upper.upperdir, tar, { whiteouts: "overlay", parents: upper.lowerdirs, signal: opts.signal });
+      await applyTar(upper.upperdir, tar, { whiteouts: "overlay", signal: opts.signal });
       if (opts.syncFs) await syncFs(upper.upperdir);
       return;
     }
@@ -178,15 +178,10 @@ async function applyTo(mounts: Mount[], tar: Readable, opts: ApplyOptions): Prom
   if (opts.syncFs && mounts.length === 1 && only?.type === "bind") await syncFs(only.source);
 }
 
-function overlayDirs(m: Mount): { upperdir: string; lowerdirs: string[] } | undefined {
+function overlayDirs(m: Mount): { upperdir: string } | undefined {
   if (m.type !== "overlay") return undefined;
-  let upperdir: string | undefined;
-  let lowerdirs: string[] = [];
-  for (const option of m.options) {
-    if (option.startsWith("upperdir=")) upperdir = option.slice("upperdir=".length);
-    else if (option.startsWith("lowerdir=")) lowerdirs = option.slice("lowerdir=".length).split(":");
-  }
-  return upperdir === undefined ? undefined : { upperdir, lowerdirs };
+  const upperdir = m.options.find((o) => o.startsWith("upperdir="))?.slice("upperdir=".length);
+  return upperdir === undefined ? undefined : { upperdir };
 }
 
 // syncfs(2) through coreutils' `sync --file-system` until src/pkg/sys offers the call itself.
