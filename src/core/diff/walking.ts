@@ -12,7 +12,12 @@ import type { Compression } from "../../pkg/archive/compression.js";
 import { decompress } from "../../pkg/archive/compression.js";
 import { diffTar } from "../../pkg/archive/diff.js";
 import { parseDigest } from "../../pkg/digest/digest.js";
-import { failedPrecondition, invalidArgument, isAlreadyExists, unimplemented } from "../../pkg/errdefs/errdefs.js";
+import {
+  failedPrecondition,
+  invalidArgument,
+  isAlreadyExists,
+  unimplemented,
+} from "../../pkg/errdefs/errdefs.js";
 import type { ContentMetadata } from "../metadata/content.js";
 import type { Descriptor } from "../metadata/keys.js";
 import { withTempMount } from "../mount/mount.js";
@@ -20,8 +25,8 @@ import type { Mount } from "../mount/types.js";
 import {
   type Applier,
   type ApplyOptions,
-  type Comparer,
   type CompareOptions,
+  type Comparer,
   LayerMediaTypes,
 } from "./diff.js";
 
@@ -60,14 +65,28 @@ export class WalkingDiffer implements Applier, Comparer {
     try {
       await applied;
     } catch (err) {
-      // A corrupt or short blob shows up downstream as a tar or decompression error; report
-      // the cause instead.
-      throw verified.failure ?? err;
-    } finally {
-      if (!verified.readableEnded) verified.destroy();
+      if (!verified.destroyed) verified.destroy();
+      // A corrupt blob usually shows up downstream first, as a tar or decompression error:
+      // report the cause instead.
+      throw verified.failure ?? (await this.corruption(opts.namespace, desc.digest, info.size)) ?? err;
     }
     if (verified.failure !== undefined) throw verified.failure;
     return { mediaType: LayerMediaTypes.ociTar, digest: tar.digest(), size: tar.bytes, annotations: {} };
+  }
+
+  /** What is wrong with a blob in the store, read once more from the start; undefined if nothing. */
+  private async corruption(ns: string, digest: string, size: number): Promise<Error | undefined> {
+    const check = new VerifyingStream(digest, size);
+    try {
+      await pipeline(
+        Readable.from(this.content.read(ns, digest, 0, 0)),
+        check,
+        new Writable({ write: (_c, _e, cb) => cb() }),
+      );
+    } catch {
+      // check.failure says whether the data was at fault
+    }
+    return check.failure;
   }
 
   async compare(lower: Mount[], upper: Mount[], opts: CompareOptions): Promise<Descriptor> {
@@ -155,7 +174,8 @@ export function layerCompression(mediaType: string): Compression | "detect" {
       compression = ext.length === 0 ? "zstd" : undefined;
       break;
   }
-  if (compression === undefined) throw unimplemented(`unsupported layer media type ${JSON.stringify(mediaType)}`);
+  if (compression === undefined)
+    throw unimplemented(`unsupported layer media type ${JSON.stringify(mediaType)}`);
   return compression;
 }
 
@@ -217,16 +237,19 @@ class VerifyingStream extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
-    if (this.bytes > this.size) return cb(this.fail(`more than the expected ${this.size} bytes`));
+    if (this.bytes > this.size) {
+      cb(this.fail(`more than the expected ${this.size} bytes`));
+      return;
+    }
     this.hash.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.bytes !== this.size) return cb(this.fail(`${this.bytes} bytes, expected ${this.size}`));
     const actual = `${parseDigest(this.digest).algorithm}:${this.hash.digest("hex")}`;
-    if (actual !== this.digest) return cb(this.fail(`digest ${actual}`));
-    cb();
+    if (this.bytes !== this.size) cb(this.fail(`${this.bytes} bytes, expected ${this.size}`));
+    else if (actual !== this.digest) cb(this.fail(`digest ${actual}`));
+    else cb();
   }
 
   private fail(what: string): Error {

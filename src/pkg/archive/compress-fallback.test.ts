@@ -12,7 +12,10 @@ import zlib from "node:zlib";
 import { compressStream, findExecutable } from "./compress.js";
 
 const bin = mkdtempSync(join(tmpdir(), "berth-compress-test-"));
-writeFileSync(join(bin, "pigz"), "#!/bin/sh\n/bin/cat >/dev/null\necho 'pigz: write error: disk full' >&2\nexit 3\n");
+writeFileSync(
+  join(bin, "pigz"),
+  "#!/bin/sh\n/bin/cat >/dev/null\necho 'pigz: write error: disk full' >&2\nexit 3\n",
+);
 chmodSync(join(bin, "pigz"), 0o755);
 process.env["PATH"] = bin;
 after(() => rmSync(bin, { recursive: true, force: true }));

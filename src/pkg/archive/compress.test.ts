@@ -19,7 +19,10 @@ function sample(size: number): Buffer {
 
 async function roundTrip(kind: "gzip" | "zstd", data: Buffer): Promise<Buffer> {
   const compressed = await buffer(Readable.from(chunks(data)).pipe(compressStream(kind)));
-  assert.ok(compressed.length < data.length, `${kind} output is ${compressed.length} bytes for ${data.length}`);
+  assert.ok(
+    compressed.length < data.length,
+    `${kind} output is ${compressed.length} bytes for ${data.length}`,
+  );
   return kind === "gzip" ? zlib.gunzipSync(compressed) : zlib.zstdDecompressSync(compressed);
 }
 
@@ -61,5 +64,8 @@ test("an input error ends the pipeline and the child", async () => {
       this.destroy(new Error("source broke"));
     },
   });
-  await assert.rejects(pipeline(failing, compressStream("gzip"), async (s) => buffer(s)), /source broke/);
+  await assert.rejects(
+    pipeline(failing, compressStream("gzip"), async (s) => buffer(s)),
+    /source broke/,
+  );
 });

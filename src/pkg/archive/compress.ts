@@ -17,7 +17,9 @@ export function compressStream(compression: Compression): Duplex {
     case "gzip": {
       const pigz = findExecutable("pigz");
       // -n: no name or timestamp in the gzip header, so equal tars compress to equal blobs.
-      return pigz !== undefined ? new ChildCompressor(pigz, ["-c", "-n", "-6"]) : zlib.createGzip({ level: 6 });
+      return pigz !== undefined
+        ? new ChildCompressor(pigz, ["-c", "-n", "-6"])
+        : zlib.createGzip({ level: 6 });
     }
     case "zstd": {
       const zstd = findExecutable("zstd");

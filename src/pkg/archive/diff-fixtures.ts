@@ -23,8 +23,8 @@ import { lgetxattr, llistxattr, lsetxattr } from "../sys/xattr.js";
 
 /** A file capability (VFS_CAP_REVISION_2) granting cap_net_bind_service, as setcap writes it. */
 export const NET_BIND_CAPABILITY = Buffer.from([
-  0x01, 0x00, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00,
+  0x01, 0x00, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00,
 ]);
 
 /** A second past the epoch with no sub-second part, as files unpacked from a tar have. */
@@ -118,7 +118,10 @@ export function describeTree(root: string, opts: { mtimes?: boolean } = {}): str
     const st = lstatSync(full, { bigint: true });
     const fields = [path, `mode=${st.mode.toString(8)}`, `owner=${st.uid}:${st.gid}`];
     if (st.isFile())
-      fields.push(`size=${st.size}`, `sha256=${createHash("sha256").update(readFileSync(full)).digest("hex")}`);
+      fields.push(
+        `size=${st.size}`,
+        `sha256=${createHash("sha256").update(readFileSync(full)).digest("hex")}`,
+      );
     if (st.isSymbolicLink()) fields.push(`target=${readlinkSync(full)}`);
     if (st.isCharacterDevice() || st.isBlockDevice()) fields.push(`rdev=${st.rdev}`);
     if (!st.isDirectory() && st.nlink > 1n) fields.push(`nlink=${st.nlink}`);
@@ -151,7 +154,11 @@ export function readTar(tar: Buffer): RawTarEntry[] {
   for (let at = 0; at + 512 <= tar.length; ) {
     const h = tar.subarray(at, at + 512);
     if (h.every((b) => b === 0)) break;
-    const str = (from: number, len: number) => h.subarray(from, from + len).toString("latin1").replace(/\0.*$/s, "");
+    const str = (from: number, len: number) =>
+      h
+        .subarray(from, from + len)
+        .toString("latin1")
+        .replace(/\0.*$/s, "");
     const num = (from: number, len: number) => Number.parseInt(str(from, len).trim() || "0", 8);
     const size = num(124, 12);
     const data = tar.subarray(at + 512, at + 512 + size);

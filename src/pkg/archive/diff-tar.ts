@@ -55,7 +55,8 @@ export function encodeHeader(h: TarHeader): Buffer {
   const split = splitName(h.name);
   if (split === undefined) pax.set("path", Buffer.from(h.name));
   const linkname = h.linkname ?? "";
-  if (!isAscii(linkname) || Buffer.byteLength(linkname) > NAME_SIZE) pax.set("linkpath", Buffer.from(linkname));
+  if (!isAscii(linkname) || Buffer.byteLength(linkname) > NAME_SIZE)
+    pax.set("linkpath", Buffer.from(linkname));
   for (const [key, value] of [
     ["uid", h.uid],
     ["gid", h.gid],
@@ -65,7 +66,8 @@ export function encodeHeader(h: TarHeader): Buffer {
   }
   if (!fitsOctal(h.devmajor ?? 0, 8) || !fitsOctal(h.devminor ?? 0, 8))
     throw new Error(`${h.name}: device number ${h.devmajor}:${h.devminor} does not fit a tar header`);
-  if (!fitsOctal(h.mtime, 12)) throw new Error(`${h.name}: modification time ${h.mtime} does not fit a tar header`);
+  if (!fitsOctal(h.mtime, 12))
+    throw new Error(`${h.name}: modification time ${h.mtime} does not fit a tar header`);
   for (const [name, value] of h.xattrs ?? []) pax.set(`SCHILY.xattr.${name}`, value);
 
   const ustar = ustarBlock(h, split ?? { prefix: "", name: asciiTruncated(h.name, NAME_SIZE) });
@@ -79,7 +81,11 @@ export function encodeHeader(h: TarHeader): Buffer {
   return Buffer.concat([paxHeader, records, padding(records.length), ustar]);
 }
 
-function ustarBlock(h: TarHeader, name: { prefix: string; name: string }, typeflag = TYPEFLAG[h.type]): Buffer {
+function ustarBlock(
+  h: TarHeader,
+  name: { prefix: string; name: string },
+  typeflag = TYPEFLAG[h.type],
+): Buffer {
   const b = Buffer.alloc(BLOCK);
   b.write(name.name, 0, NAME_SIZE, "ascii");
   octal(b, 100, 8, h.mode & 0o7777);

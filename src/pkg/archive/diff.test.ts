@@ -59,7 +59,10 @@ describe("diffTar of two real trees", () => {
     const suid = get("usr/bin/setuid");
     assert.deepEqual([suid.mode, suid.uid, suid.gid], [0o4755, 1234, 5678]);
     assert.deepEqual(get("usr/bin/capable").pax.get("SCHILY.xattr.security.capability"), NET_BIND_CAPABILITY);
-    assert.deepEqual(get("usr/bin/tool").pax.get("SCHILY.xattr.user.note"), Buffer.from([0xff, 0x00, 0x80, 0x0a]));
+    assert.deepEqual(
+      get("usr/bin/tool").pax.get("SCHILY.xattr.user.note"),
+      Buffer.from([0xff, 0x00, 0x80, 0x0a]),
+    );
     assert.deepEqual([get("new/null").devmajor, get("new/null").devminor], [1, 3]);
     assert.deepEqual([get("new/bigdev").devmajor, get("new/bigdev").devminor], [300, 70000]);
     const whiteout = get(".wh.gone.txt");
@@ -71,7 +74,9 @@ describe("diffTar of two real trees", () => {
   test("GNU tar reads the layer: names, long paths, PAX records and hardlinks", async () => {
     const tar = join(base, "layer.tar");
     writeFileSync(tar, await buffer(diffTar(lower, upper)));
-    const listing = execFileSync("tar", ["--xattrs", "--xattrs-include=*", "-tvf", tar], { encoding: "utf8" });
+    const listing = execFileSync("tar", ["--xattrs", "--xattrs-include=*", "-tvf", tar], {
+      encoding: "utf8",
+    });
     assert.match(listing, /new\/ünïcode/);
     assert.match(listing, new RegExp(`${LONG_DIR}/x{90}`));
     assert.match(listing, /etc\/keep\.conf link to new\/keep-link/);
@@ -79,7 +84,10 @@ describe("diffTar of two real trees", () => {
     mkdirSync(out);
     execFileSync("tar", ["--xattrs", "--xattrs-include=*", "-xpf", tar, "-C", out]);
     assert.deepEqual(lgetxattr(join(out, "usr/bin/capable"), "security.capability"), NET_BIND_CAPABILITY);
-    assert.deepEqual(lgetxattr(join(out, "usr/bin/tool"), "user.note"), Buffer.from([0xff, 0x00, 0x80, 0x0a]));
+    assert.deepEqual(
+      lgetxattr(join(out, "usr/bin/tool"), "user.note"),
+      Buffer.from([0xff, 0x00, 0x80, 0x0a]),
+    );
   });
 
   test("identical trees give an empty layer", async () => {

@@ -76,7 +76,8 @@ class DiffWriter {
       this.opts.signal?.throwIfAborted();
       const l = lowerNames[i];
       const u = upperNames[j];
-      const order = l === undefined ? 1 : u === undefined ? -1 : Buffer.compare(Buffer.from(l), Buffer.from(u));
+      const order =
+        l === undefined ? 1 : u === undefined ? -1 : Buffer.compare(Buffer.from(l), Buffer.from(u));
       if (order < 0) {
         i++;
         yield* this.whiteout(childPath(rel, l!));

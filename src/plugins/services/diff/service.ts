@@ -5,9 +5,9 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Diff } from "../../../api/services/diff/v1/diff_pb.js";
-import type { Descriptor as WireDescriptor, DescriptorSchema } from "../../../api/types/descriptor_pb.js";
+import type { DescriptorSchema, Descriptor as WireDescriptor } from "../../../api/types/descriptor_pb.js";
 import type { Mount as WireMount } from "../../../api/types/mount_pb.js";
-import type { Applier, ApplyOptions, Comparer, CompareOptions } from "../../../core/diff/diff.js";
+import type { Applier, ApplyOptions, CompareOptions, Comparer } from "../../../core/diff/diff.js";
 import type { Descriptor } from "../../../core/metadata/keys.js";
 import type { Mount } from "../../../core/mount/types.js";
 import { Code, codeOf, invalidArgument, notFound } from "../../../pkg/errdefs/errdefs.js";
@@ -116,7 +116,12 @@ function mountFromWire(m: WireMount): Mount {
 }
 
 function descriptorFromWire(d: WireDescriptor): Descriptor {
-  return { mediaType: d.mediaType, digest: d.digest, size: Number(d.size), annotations: { ...d.annotations } };
+  return {
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: Number(d.size),
+    annotations: { ...d.annotations },
+  };
 }
 
 function descriptorToWire(d: Descriptor): MessageInitShape<typeof DescriptorSchema> {
