@@ -3,6 +3,7 @@
 // side by side (pkg/archive/diff.ts) and writes the compressed tar into content.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
@@ -93,8 +94,11 @@ export class WalkingDiffer implements Applier, Comparer {
     const mediaType = opts.mediaType || LayerMediaTypes.ociTarGzip;
     const compression = DIFF_COMPRESSION[mediaType];
     if (compression === undefined) throw unimplemented(`unsupported diff media type: ${mediaType}`);
+    const overlayUpper = overlayUpperOver(lower, upper);
+    const withUpper = <T>(fn: (dir: string) => Promise<T>) =>
+      overlayUpper !== undefined ? fn(overlayUpper) : withTempMount(readOnly(upper), fn);
     return withTempMount(readOnly(lower), (lowerRoot) =>
-      withTempMount(readOnly(upper), async (upperRoot) => {
+      withUpper(async (upperRoot) => {
         const { namespace: ns, lease } = opts;
         const ref = opts.ref || uniqueRef();
         const writer = await this.content.writer(ns, ref, { size: 0, digest: "" }, lease);
@@ -103,7 +107,11 @@ export class WalkingDiffer implements Applier, Comparer {
         try {
           if (writer.status().offset > 0) await writer.truncate(0);
           await pipeline(
-            diffTar(lowerRoot, upperRoot, { sourceDateEpoch: opts.sourceDateEpoch, signal: opts.signal }),
+            diffTar(lowerRoot, upperRoot, {
+              overlayUpper: overlayUpper !== undefined,
+              sourceDateEpoch: opts.sourceDateEpoch,
+              signal: opts.signal,
+            }),
             tar,
             compressStream(compression),
             new Writable({
@@ -211,6 +219,46 @@ async function syncFs(path: string): Promise<void> {
   } catch (err) {
     throw new Error(`syncfs ${JSON.stringify(path)}: ${(err as { stderr?: string }).stderr?.trim() || err}`);
   }
+}
+
+/**
+ * The upper directory of `upper` when it is one overlay mount whose lower layers are exactly
+ * the `lower` mounts (a snapshot over its parent): its contents are the changes, and the diff
+ * need not walk the whole tree. Overlays whose upper dir does not hold plain changes
+ * (metacopy, redirected dirs, user.overlay xattrs) do not qualify.
+ */
+function overlayUpperOver(lower: Mount[], upper: Mount[]): string | undefined {
+  const [l] = lower;
+  const [u] = upper;
+  if (lower.length !== 1 || upper.length !== 1 || l === undefined || u === undefined) return undefined;
+  if (u.type !== "overlay" || u.options.includes("userxattr")) return undefined;
+  for (const feature of ["metacopy", "redirect_dir"]) {
+    const option = u.options.find((o) => o.startsWith(`${feature}=`));
+    if (option !== undefined ? option !== `${feature}=off` : overlayDefaultOn(feature)) return undefined;
+  }
+  const upperdir = overlayDirs(u)?.upperdir;
+  const lowerdirs = lowerOf(u);
+  const layers =
+    l.type === "bind"
+      ? l.source
+      : l.type === "overlay" && overlayDirs(l) === undefined
+        ? lowerOf(l)
+        : undefined;
+  return upperdir !== undefined && lowerdirs !== undefined && layers === lowerdirs ? upperdir : undefined;
+}
+
+/** Whether the overlay module turns a feature on unless a mount says otherwise. */
+function overlayDefaultOn(feature: string): boolean {
+  try {
+    const value = readFileSync(`/sys/module/overlay/parameters/${feature}`, "utf8").trim();
+    return value !== "N" && value !== "off";
+  } catch {
+    return true; // unknown: assume the worst
+  }
+}
+
+function lowerOf(m: Mount): string | undefined {
+  return m.options.find((o) => o.startsWith("lowerdir="))?.slice("lowerdir=".length);
 }
 
 function readOnly(mounts: Mount[]): Mount[] {

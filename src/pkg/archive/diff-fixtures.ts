@@ -32,18 +32,34 @@ const WHOLE_SECOND = new Date(1_700_000_000_000);
 /** A time with a sub-second part (whole milliseconds, which every API here keeps exactly). */
 const SOME_TIME = new Date(1_700_000_000_123);
 
+const w = (root: string, path: string, data: string | Buffer, mode = 0o644) => {
+  mkdirSync(join(root, path, ".."), { recursive: true });
+  writeFileSync(join(root, path), data, { mode });
+  chmodSync(join(root, path), mode);
+};
+
 /**
- * Lower: a tree of regular files, dirs, a symlink, hardlinks. Upper: a copy of it (cp -a, so
- * unchanged files keep their times) with changes of every kind. Returns what was changed.
+ * Lower: a tree of regular files, dirs, a symlink, hardlinks. Upper: a copy of it (unchanged
+ * files keep their times) with changes of every kind (changeTree).
  */
 export function buildTrees(base: string): { lower: string; upper: string } {
-  const lower = join(base, "lower");
+  const lower = buildLower(join(base, "lower"));
   const upper = join(base, "upper");
-  const w = (root: string, path: string, data: string | Buffer, mode = 0o644) => {
-    mkdirSync(join(root, path, ".."), { recursive: true });
-    writeFileSync(join(root, path), data, { mode });
-    chmodSync(join(root, path), mode);
-  };
+  cpSync(lower, upper, { recursive: true, verbatimSymlinks: true });
+  // cp does not keep hardlinks: relink them in the copy.
+  rmSync(join(upper, "links/two"));
+  linkSync(join(upper, "links/one"), join(upper, "links/two"));
+  // Equal times in both trees (cp keeps only milliseconds of them).
+  for (const path of walk(lower)) {
+    const st = lstatSync(join(lower, path));
+    lutimesSync(join(upper, path), st.atime, st.mtime);
+  }
+  changeTree(upper);
+  return { lower, upper };
+}
+
+/** The lower tree, every time set to whole milliseconds. */
+export function buildLower(lower: string): string {
   w(lower, "etc/keep.conf", "unchanged\n");
   w(lower, "etc/same-size.conf", "aaaa\n");
   w(lower, "etc/chmod.sh", "#!/bin/sh\n", 0o644);
@@ -57,16 +73,13 @@ export function buildTrees(base: string): { lower: string; upper: string } {
   symlinkSync("etc/keep.conf", join(lower, "sym"));
   w(lower, "usr/bin/tool", "tool\n", 0o755);
   mkdirSync(join(lower, "var/empty"), { recursive: true });
-
-  cpSync(lower, upper, { recursive: true, verbatimSymlinks: true });
-  // cp does not keep hardlinks: relink them in the copy.
-  rmSync(join(upper, "links/two"));
-  linkSync(join(upper, "links/one"), join(upper, "links/two"));
-  // Equal times in both trees (cp keeps only milliseconds of them).
-  for (const root of [lower, upper])
-    for (const path of walk(root)) lutimesSync(join(root, path), SOME_TIME, SOME_TIME);
+  for (const path of walk(lower)) lutimesSync(join(lower, path), SOME_TIME, SOME_TIME);
   lutimesSync(join(lower, "etc/same-size.conf"), WHOLE_SECOND, WHOLE_SECOND);
+  return lower;
+}
 
+/** Changes of every kind, made in upper (a copy of the lower tree, or an overlay over it). */
+export function changeTree(upper: string): void {
   // Same size, same whole-second mtime, different bytes: only the content tells.
   writeFileSync(join(upper, "etc/same-size.conf"), "bbbb\n");
   lutimesSync(join(upper, "etc/same-size.conf"), WHOLE_SECOND, WHOLE_SECOND);
@@ -96,7 +109,6 @@ export function buildTrees(base: string): { lower: string; upper: string } {
   mknod(join(upper, "new/bigdev"), S_IFCHR | 0o600, makedev(300, 70000));
   w(upper, `new/${"long-name-".repeat(12)}/${"x".repeat(90)}`, "long path\n");
   w(upper, "new/ünïcode", "utf-8 name\n");
-  return { lower, upper };
 }
 
 /** Paths under root, parents first, in byte order. */

@@ -4,10 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import { withTempMount } from "../../core/mount/mount.js";
 import { lgetxattr } from "../sys/xattr.js";
 import { diffTar } from "./diff.js";
-import { buildTrees, NET_BIND_CAPABILITY, readTar } from "./diff-fixtures.js";
+import { buildLower, buildTrees, changeTree, NET_BIND_CAPABILITY, readTar } from "./diff-fixtures.js";
 
 const base = mkdtempSync(join(tmpdir(), "berth-diff-test-"));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -110,5 +111,51 @@ describe("diffTar of two real trees", () => {
 
   test("a missing tree is an error naming the path", async () => {
     await assert.rejects(buffer(diffTar(lower, join(base, "nowhere"))), /nowhere/);
+  });
+});
+
+describe("diffTar of an overlay upper directory", () => {
+  const dirs = join(base, "overlay");
+  const lower = buildLower(join(dirs, "lower"));
+  const upperdir = join(dirs, "upper");
+  const mounts = () => [
+    {
+      type: "overlay",
+      source: "overlay",
+      target: "",
+      options: [`lowerdir=${lower}`, `upperdir=${upperdir}`, `workdir=${join(dirs, "work")}`],
+    },
+  ];
+  before(async () => {
+    mkdirSync(upperdir);
+    mkdirSync(join(dirs, "work"));
+    await withTempMount(mounts(), async (merged) => {
+      changeTree(merged);
+      // Emptied and recreated: the overlay marks the directory opaque.
+      rmSync(join(merged, "var"), { recursive: true });
+      mkdirSync(join(merged, "var"));
+      writeFileSync(join(merged, "var/fresh"), "fresh\n");
+    });
+  });
+
+  test("reads only the upper dir: overlay whiteouts and opaque dirs become OCI whiteouts", async () => {
+    const entries = readTar(await buffer(diffTar(lower, upperdir, { overlayUpper: true })));
+    const names = entries.map((e) => `${e.typeflag} ${e.name}${e.linkname ? ` -> ${e.linkname}` : ""}`);
+    for (const expected of [
+      "0 .wh.gone.txt",
+      "0 .wh.gonedir",
+      "0 dir2file",
+      "5 file2dir/",
+      "0 file2dir/inner.txt",
+      "0 etc/same-size.conf",
+      "5 var/",
+      "0 var/.wh..wh..opq",
+      "0 var/fresh",
+      "1 new/hard-b -> new/hard-a",
+    ])
+      assert.ok(names.includes(expected), `${expected} missing from\n${names.join("\n")}`);
+    assert.ok(!names.some((n) => n.includes("trusted.overlay")));
+    assert.ok(!names.includes("0 gonedir/c.txt"));
+    for (const e of entries) assert.ok(![...e.pax.keys()].some((k) => k.includes("trusted.overlay")), e.name);
   });
 });

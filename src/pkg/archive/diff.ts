@@ -16,12 +16,19 @@ import { lgetxattr, llistxattr } from "../sys/xattr.js";
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryType, type TarHeader } from "./diff-tar.js";
 
 export interface DiffOptions {
+  /**
+   * upper is the upper directory of an overlay mounted over lower: only the paths it holds
+   * changed, 0/0 character devices are deletions and trusted.overlay.opaque=y directories
+   * hide everything below them in lower. Needs no walk of the unchanged tree.
+   */
+  overlayUpper?: boolean;
   /** Times later than this are written as this (reproducible layers, SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: Date;
   signal?: AbortSignal;
 }
 
 const WHITEOUT_PREFIX = ".wh.";
+const OPAQUE_WHITEOUT = ".wh..wh..opq";
 const CHUNK = 1 << 20;
 
 /**
@@ -62,8 +69,40 @@ class DiffWriter {
   }
 
   async *run(): AsyncGenerator<Buffer> {
-    yield* this.walk("", true);
+    yield* this.opts.overlayUpper ? this.walkOverlay("") : this.walk("", true);
     yield END_OF_ARCHIVE;
+  }
+
+  /** Directory rel of an overlay upper dir: every entry is a change (see overlayUpper). */
+  private async *walkOverlay(rel: string): AsyncGenerator<Buffer> {
+    for (const name of await sortedNames(join(this.upper, rel))) {
+      this.opts.signal?.throwIfAborted();
+      const path = childPath(rel, name);
+      const upperPath = join(this.upper, path);
+      const upperStat = await lstat(upperPath, { bigint: true });
+      const lowerStat = await lstat(join(this.lower, path), { bigint: true }).catch(
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === "ENOENT" || err.code === "ENOTDIR") return undefined;
+          throw err;
+        },
+      );
+      if (upperStat.isCharacterDevice() && upperStat.rdev === 0n) {
+        if (lowerStat !== undefined) yield* this.whiteout(path);
+        continue;
+      }
+      if (!upperStat.isDirectory()) {
+        yield* this.entry({ rel: path, stat: upperStat }, true);
+        continue;
+      }
+      // A directory is here because something below it changed (or itself did).
+      const opaque = lgetxattr(upperPath, "trusted.overlay.opaque")?.toString() === "y";
+      const lowerDir = lowerStat?.isDirectory() === true;
+      if (!lowerDir || opaque || !(await this.same(path, lowerStat, upperStat)))
+        yield* this.entry({ rel: path, stat: upperStat }, true);
+      if (opaque && lowerDir)
+        yield* this.whiteout(`${path}/${OPAQUE_WHITEOUT.slice(WHITEOUT_PREFIX.length)}`);
+      yield* this.walkOverlay(path);
+    }
   }
 
   /** Merges the listings of directory rel in both trees (lowerIsDir: lower has it as a dir). */
