@@ -16,8 +16,9 @@ import { Content } from "../src/api/services/content/v1/content_pb.js";
 import { Diff } from "../src/api/services/diff/v1/diff_pb.js";
 import { Leases } from "../src/api/services/leases/v1/leases_pb.js";
 import { LayerMediaTypes } from "../src/core/diff/diff.js";
+import { withTempMount } from "../src/core/mount/mount.js";
 import { diffTar } from "../src/pkg/archive/diff.js";
-import { buildTrees, describeTree } from "../src/pkg/archive/diff-fixtures.js";
+import { buildLower, buildTrees, changeTree, describeTree } from "../src/pkg/archive/diff-fixtures.js";
 import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
 import { putLeased, sha256 } from "./support/leased-content.js";
 
@@ -179,6 +180,38 @@ describe("Diff service", () => {
     await d.client().service(Leases).create({ id: "gc-now" });
     await d.client().service(Leases).delete({ id: "gc-now", sync: true });
     await content.info({ digest: desc.digest });
+  });
+
+  test("Diff of an overlay over a bind-mounted lower reads its upper dir; the layer reproduces the merged tree", async () => {
+    const dirs = join(base, "diff-overlay");
+    for (const sub of ["lower", "upper", "work"]) mkdirSync(join(dirs, sub), { recursive: true });
+    const ovlLower = buildLower(join(dirs, "lower"));
+    const overlay = [
+      {
+        type: "overlay",
+        source: "overlay",
+        target: "",
+        options: [`lowerdir=${ovlLower}`, `upperdir=${join(dirs, "upper")}`, `workdir=${join(dirs, "work")}`],
+      },
+    ];
+    const want = await withTempMount(overlay, async (merged) => {
+      changeTree(merged);
+      return describeTree(merged, { mtimes: true });
+    });
+    const res = await diff().diff(
+      { left: [{ type: "bind", source: ovlLower, target: "", options: ["rbind", "ro"] }], right: overlay },
+      { headers: { "containerd-lease": lease } },
+    );
+    const blob: Buffer[] = [];
+    for await (const r of d.client().service(Content).read({ digest: res.diff!.digest }))
+      blob.push(Buffer.from(r.data));
+    const target = join(dirs, "applied");
+    execFileSync("cp", ["-a", ovlLower, target]);
+    await diff().apply({
+      diff: await layer(Buffer.concat(blob), LayerMediaTypes.ociTarGzip),
+      mounts: bind(target),
+    });
+    assert.deepEqual(describeTree(target, { mtimes: true }), want);
   });
 
   test("Diff as zstd, and an unsupported media type refused", async () => {

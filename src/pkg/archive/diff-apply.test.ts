@@ -10,7 +10,7 @@ import { after, describe, test } from "node:test";
 import { withTempMount } from "../../core/mount/mount.js";
 import { applyTar } from "./apply.js";
 import { diffTar } from "./diff.js";
-import { buildTrees, describeTree } from "./diff-fixtures.js";
+import { buildLower, buildTrees, changeTree, describeTree } from "./diff-fixtures.js";
 
 const base = mkdtempSync(join(tmpdir(), "berth-diff-apply-test-"));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -40,5 +40,29 @@ describe("a diff applied reproduces the upper tree", () => {
     ];
     const merged = await withTempMount(mounts, async (root) => describeTree(root, { mtimes: true }));
     assert.deepEqual(merged, expected);
+  });
+
+  test("a diff read from an overlay upper dir, applied onto a copy of lower, gives the merged tree", async () => {
+    const dirs = join(base, "from-overlay");
+    const ovlLower = buildLower(join(dirs, "lower"));
+    for (const d of ["upper", "work"]) mkdirSync(join(dirs, d), { recursive: true });
+    const mounts = [
+      {
+        type: "overlay",
+        source: "overlay",
+        target: "",
+        options: [`lowerdir=${ovlLower}`, `upperdir=${join(dirs, "upper")}`, `workdir=${join(dirs, "work")}`],
+      },
+    ];
+    const want = await withTempMount(mounts, async (merged) => {
+      changeTree(merged);
+      return describeTree(merged, { mtimes: true });
+    });
+    const applied = join(dirs, "applied");
+    execFileSync("cp", ["-a", ovlLower, applied]);
+    await applyTar(applied, diffTar(ovlLower, join(dirs, "upper"), { overlayUpper: true }), {
+      whiteouts: "deletion",
+    });
+    assert.deepEqual(describeTree(applied, { mtimes: true }), want);
   });
 });
