@@ -47,11 +47,15 @@ describe("Diff service", () => {
     execFileSync("cp", ["-a", lower, dir]);
     return dir;
   };
-  const layer = async (data: Buffer, mediaType: string) => ({
-    mediaType,
-    digest: await put(data),
-    size: BigInt(data.length),
-  });
+  /** A descriptor of data in content (written unless it is there already). */
+  const layer = async (data: Buffer, mediaType: string) => {
+    try {
+      await put(data);
+    } catch (err) {
+      if (!(err instanceof ConnectError && err.code === Code.AlreadyExists)) throw err;
+    }
+    return { mediaType, digest: sha256(data), size: BigInt(data.length) };
+  };
 
   before(async () => {
     d = await startBerthd({ config: GC_ON_DEMAND_CONFIG });
@@ -154,7 +158,7 @@ describe("Diff service", () => {
     const desc = await layer(blob.subarray(0, blob.length - 100), LayerMediaTypes.ociTarGzip);
     await assert.rejects(diff().apply({ diff: desc, mounts: bind(copyOfLower()) }), (err: unknown) => {
       assert.ok(err instanceof ConnectError);
-      assert.match(err.message, /unexpected end|truncated|premature|unexpected EOF/i);
+      assert.match(err.message, /unexpected end|truncated|premature|unexpected EOF|not contain a complete/i);
       return true;
     });
   });

@@ -47,6 +47,8 @@ export class WalkingDiffer implements Applier, Comparer {
     // A read error ends `verified` with it; pipeline's own rejection adds nothing.
     pipeline(Readable.from(this.content.read(opts.namespace, desc.digest, 0, 0)), verified).catch(() => {});
     const tar = new DigestingStream();
+    // Its errors reach us through applyTar and the drain below, whenever they happen.
+    tar.on("error", () => {});
     const applied = (async () => {
       const { compression, stream } = await decompress(verified);
       if (declared === "none" && compression !== "none")
