@@ -5,7 +5,7 @@ import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable, Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import tar from "tar-stream";
 import { LocalStore } from "../src/core/content/store.js";
@@ -34,7 +34,10 @@ describe("image archives", () => {
   let imageRecords: ImageStore;
   let image: BuiltImage;
   let arm: BuiltImage;
-  const deps = (ns: string) => ({ content: new LocalContentStore(content, ns), images: new LocalImageStore(imageRecords, ns) });
+  const deps = (ns: string) => ({
+    content: new LocalContentStore(content, ns),
+    images: new LocalImageStore(imageRecords, ns),
+  });
   const open = (name: string) => createReadStream(join(dir, name));
 
   before(async () => {
@@ -45,7 +48,10 @@ describe("image archives", () => {
     image = await buildImage({ compression: "gzip" });
     arm = await buildImage({ compression: "gzip", architecture: "arm64", variant: "v8" });
     await writeOciArchive(join(dir, "oci.tar"), image, { name: "docker.io/library/busybox-test:oci" });
-    await writeDockerArchive(join(dir, "docker.tar"), image, ["busybox-test:docker", "example.com/team/bb:1"]);
+    await writeDockerArchive(join(dir, "docker.tar"), image, [
+      "busybox-test:docker",
+      "example.com/team/bb:1",
+    ]);
     await writeOciArchive(join(dir, "multi.tar"), image, {
       refName: "multi",
       platforms: [
@@ -63,7 +69,10 @@ describe("image archives", () => {
 
   test("OCI layout: the named manifest becomes an image, with GC labels down the tree", async () => {
     const imgs = await importImages(deps("oci"), open("oci.tar"), { platform: amd64 });
-    assert.deepEqual(imgs.map((i) => i.name), ["docker.io/library/busybox-test:oci"]);
+    assert.deepEqual(
+      imgs.map((i) => i.name),
+      ["docker.io/library/busybox-test:oci"],
+    );
     assert.equal(imgs[0]!.target.digest, image.manifestDigest);
     assert.equal(imgs[0]!.target.mediaType, MediaTypes.ociManifest);
     const m = content.info("oci", image.manifestDigest);
@@ -73,29 +82,50 @@ describe("image archives", () => {
       image.layers.map((l) => l.digest),
     );
     const resolved = await resolveImage(deps("oci").content, imgs[0]!.target, amd64);
-    assert.deepEqual(resolved.layers.map((l) => l.diffId), image.diffIds);
-    assert.equal(imageRecords.get("oci", "docker.io/library/busybox-test:oci").target.digest, image.manifestDigest);
+    assert.deepEqual(
+      resolved.layers.map((l) => l.diffId),
+      image.diffIds,
+    );
+    assert.equal(
+      imageRecords.get("oci", "docker.io/library/busybox-test:oci").target.digest,
+      image.manifestDigest,
+    );
   });
 
   test("docker save: RepoTags are normalised into names over a converted Docker schema 2 manifest", async () => {
     const imgs = await importImages(deps("docker"), open("docker.tar"), { platform: amd64 });
-    assert.deepEqual(imgs.map((i) => i.name), ["docker.io/library/busybox-test:docker", "example.com/team/bb:1"]);
+    assert.deepEqual(
+      imgs.map((i) => i.name),
+      ["docker.io/library/busybox-test:docker", "example.com/team/bb:1"],
+    );
     const target = imgs[0]!.target;
     assert.equal(target.mediaType, MediaTypes.dockerManifest);
     const c = deps("docker").content;
     const manifest = parseManifest(await readBlob(c, target, 1 << 20), target.mediaType);
     assert.equal(manifest.config.mediaType, MediaTypes.dockerConfig);
     assert.equal(manifest.config.digest, image.configDigest);
-    assert.deepEqual(manifest.layers.map((l) => l.mediaType), Array(3).fill(MediaTypes.dockerLayerGzip));
-    assert.deepEqual(manifest.layers.map((l) => l.digest), image.layers.map((l) => l.digest));
+    assert.deepEqual(
+      manifest.layers.map((l) => l.mediaType),
+      Array(3).fill(MediaTypes.dockerLayerGzip),
+    );
+    assert.deepEqual(
+      manifest.layers.map((l) => l.digest),
+      image.layers.map((l) => l.digest),
+    );
     const resolved = await resolveImage(c, target, amd64);
     assert.deepEqual(resolved.platform, { os: "linux", architecture: "amd64" });
   });
 
   test("docker save with zstd layers: the layers are typed by their content", async () => {
     const [img] = await importImages(deps("zstd"), open("docker-zstd.tar"), { platform: amd64 });
-    const manifest = parseManifest(await readBlob(deps("zstd").content, img!.target, 1 << 20), img!.target.mediaType);
-    assert.deepEqual(manifest.layers.map((l) => l.mediaType), Array(3).fill(MediaTypes.ociTarZstd));
+    const manifest = parseManifest(
+      await readBlob(deps("zstd").content, img!.target, 1 << 20),
+      img!.target.mediaType,
+    );
+    assert.deepEqual(
+      manifest.layers.map((l) => l.mediaType),
+      Array(3).fill(MediaTypes.ociTarZstd),
+    );
   });
 
   test("multi-platform index: only the chosen platform's blobs are referenced, unless all platforms", async () => {
@@ -104,15 +134,29 @@ describe("image archives", () => {
       refTranslator: refTranslator("example.com/multi", true),
       digestRef: (d) => `example.com/multi@${d}`,
     });
-    assert.deepEqual(imgs.map((i) => i.name).sort(), [`example.com/multi:multi`, `example.com/multi@${imgs[0]!.target.digest}`].sort());
+    assert.deepEqual(
+      imgs.map((i) => i.name).sort(),
+      [`example.com/multi:multi`, `example.com/multi@${imgs[0]!.target.digest}`].sort(),
+    );
     const indexDigest = imgs[0]!.target.digest;
     const labels = content.info("multi", indexDigest).labels;
-    assert.deepEqual(Object.keys(labels).filter((k) => k.startsWith("containerd.io/gc.ref.content.m.")), ["containerd.io/gc.ref.content.m.0"]);
+    assert.deepEqual(
+      Object.keys(labels).filter((k) => k.startsWith("containerd.io/gc.ref.content.m.")),
+      ["containerd.io/gc.ref.content.m.0"],
+    );
     assert.equal(labels["containerd.io/gc.ref.content.m.0"], image.manifestDigest);
-    const armResolved = resolveImage(deps("multi").content, imgs[0]!.target, onlyStrict(parse("linux/arm64")));
+    const armResolved = resolveImage(
+      deps("multi").content,
+      imgs[0]!.target,
+      onlyStrict(parse("linux/arm64")),
+    );
     assert.equal((await armResolved).manifestDesc.digest, arm.manifestDigest);
 
-    await importImages(deps("multi-all"), open("multi.tar"), { platform: amd64, allPlatforms: true, indexName: "idx" });
+    await importImages(deps("multi-all"), open("multi.tar"), {
+      platform: amd64,
+      allPlatforms: true,
+      indexName: "idx",
+    });
     const allLabels = content.info("multi-all", indexDigest).labels;
     assert.equal(allLabels["containerd.io/gc.ref.content.m.1"], arm.manifestDigest);
     assert.equal(imageRecords.get("multi-all", "idx").target.mediaType, MediaTypes.ociIndex);
@@ -130,13 +174,18 @@ describe("image archives", () => {
     const bad = await tamper(join(dir, "oci.tar"), (name, data) =>
       name.endsWith(image.layers[1]!.digest.slice(7)) ? Buffer.concat([data, Buffer.from("x")]) : data,
     );
-    await assert.rejects(importImages(deps("tampered"), Readable.from(bad), { platform: amd64 }), /unexpected digest|digest/);
+    await assert.rejects(
+      importImages(deps("tampered"), Readable.from(bad), { platform: amd64 }),
+      /unexpected digest|digest/,
+    );
     assert.equal(imageRecords.list("tampered", []).length, 0);
   });
 
   test("a blob missing from the archive is reported by digest", async () => {
     const missing = image.layers[2]!.digest;
-    const bad = await tamper(join(dir, "oci.tar"), (name, data) => (name.endsWith(missing.slice(7)) ? undefined : data));
+    const bad = await tamper(join(dir, "oci.tar"), (name, data) =>
+      name.endsWith(missing.slice(7)) ? undefined : data,
+    );
     await assert.rejects(
       importImages(deps("missing"), Readable.from(bad), { platform: amd64 }),
       (e: Error) => codeOf(e) === Code.NotFound && e.message.includes(missing),
@@ -145,11 +194,19 @@ describe("image archives", () => {
 
   test("not an image archive, a truncated one, a bad manifest.json", async () => {
     const notImage = await tarOf({ "hello.txt": Buffer.from("hi") });
-    await assert.rejects(importImages(deps("bad"), Readable.from(notImage), { platform: amd64 }), /unrecognized image archive/);
+    await assert.rejects(
+      importImages(deps("bad"), Readable.from(notImage), { platform: amd64 }),
+      /unrecognized image archive/,
+    );
     const full = await readFile(join(dir, "oci.tar"));
-    await assert.rejects(importImages(deps("bad"), Readable.from(full.subarray(0, 5000)), { platform: amd64 }));
+    await assert.rejects(
+      importImages(deps("bad"), Readable.from(full.subarray(0, 5000)), { platform: amd64 }),
+    );
     const badManifest = await tarOf({ "manifest.json": Buffer.from('{"Config": 1}') });
-    await assert.rejects(importImages(deps("bad"), Readable.from(badManifest), { platform: amd64 }), /manifest.json: not a JSON array/);
+    await assert.rejects(
+      importImages(deps("bad"), Readable.from(badManifest), { platform: amd64 }),
+      /manifest.json: not a JSON array/,
+    );
     const schema1 = await tarOf({
       "oci-layout": Buffer.from('{"imageLayoutVersion":"1.0.0"}'),
       "index.json": Buffer.from('{"schemaVersion":1,"fsLayers":[]}'),
@@ -163,24 +220,36 @@ describe("image archives", () => {
     const c = deps("docker").content;
     const names = ["docker.io/library/busybox-test:docker", "example.com/team/bb:1"];
     const imgs = await Promise.all(names.map((n) => deps("docker").images.get(n)));
-    const chunks: Buffer[] = [];
-    const { Writable } = await import("node:stream");
-    const sink = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) });
-    await exportImages(c, imgs.map((i) => ({ name: i.name, target: i.target })), sink, { platform: amd64 });
-    writeFileSync(out, Buffer.concat(chunks));
-    const files = await untar(Buffer.concat(chunks));
+    const { sink, data } = collector();
+    await exportImages(
+      c,
+      imgs.map((i) => ({ name: i.name, target: i.target })),
+      sink,
+      { platform: amd64 },
+    );
+    writeFileSync(out, data());
+    const files = await untar(data());
     const names2 = [...files.keys()];
     assert.deepEqual(names2, [...names2].sort());
     assert.ok(files.has("oci-layout") && files.has("index.json") && files.has("manifest.json"));
     const idx = parseIndex(files.get("index.json")!);
-    assert.deepEqual(idx.manifests.map((m) => m.annotations["io.containerd.image.name"]), names);
-    assert.deepEqual(idx.manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]), ["docker", "1"]);
+    assert.deepEqual(
+      idx.manifests.map((m) => m.annotations["io.containerd.image.name"]),
+      names,
+    );
+    assert.deepEqual(
+      idx.manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]),
+      ["docker", "1"],
+    );
     const dm = JSON.parse(files.get("manifest.json")!.toString());
     assert.deepEqual(dm[0].RepoTags, ["busybox-test:docker", "example.com/team/bb:1"]);
     assert.equal(dm[0].Config, `blobs/sha256/${image.configDigest.slice(7)}`);
 
     const again = await importImages(deps("roundtrip"), createReadStream(out), { platform: amd64 });
-    assert.deepEqual(again.map((i) => [i.name, i.target.digest]), imgs.map((i) => [i.name, i.target.digest]));
+    assert.deepEqual(
+      again.map((i) => [i.name, i.target.digest]),
+      imgs.map((i) => [i.name, i.target.digest]),
+    );
   });
 
   test("export of a multi-platform index: platform-filtered or all platforms", async () => {
@@ -188,27 +257,44 @@ describe("image archives", () => {
     // The layout's own index names the platform index "multi" (its bare OCI ref name).
     const idx = await deps("multi-all").images.get("multi");
     const exportTo = async (opts: { allPlatforms?: boolean }) => {
-      const chunks: Buffer[] = [];
-      const { Writable } = await import("node:stream");
-      await exportImages(c, [{ name: "example.com/m:1", target: idx.target }], new Writable({ write: (d: Buffer, _e, cb) => (chunks.push(d), cb()) }), {
+      const { sink, data } = collector();
+      await exportImages(c, [{ name: "example.com/m:1", target: idx.target }], sink, {
         platform: amd64,
         ...opts,
       });
-      return untar(Buffer.concat(chunks));
+      return untar(data());
     };
     const one = await exportTo({});
     assert.ok(one.has(`blobs/sha256/${image.manifestDigest.slice(7)}`));
     assert.ok(!one.has(`blobs/sha256/${arm.manifestDigest.slice(7)}`));
     const both = await exportTo({ allPlatforms: true });
-    assert.ok(both.has(`blobs/sha256/${arm.manifestDigest.slice(7)}`) && both.has(`blobs/sha256/${arm.configDigest.slice(7)}`));
-    assert.equal(JSON.parse(both.get("manifest.json")!.toString())[0].Config, `blobs/sha256/${image.configDigest.slice(7)}`);
+    assert.ok(
+      both.has(`blobs/sha256/${arm.manifestDigest.slice(7)}`) &&
+        both.has(`blobs/sha256/${arm.configDigest.slice(7)}`),
+    );
+    assert.equal(
+      JSON.parse(both.get("manifest.json")!.toString())[0].Config,
+      `blobs/sha256/${image.configDigest.slice(7)}`,
+    );
     await assert.rejects(
-      exportImages(c, [{ name: "x", target: idx.target }], new (await import("node:stream")).PassThrough(), { platform: onlyStrict(parse("linux/s390x")) }),
+      exportImages(c, [{ name: "x", target: idx.target }], new PassThrough(), {
+        platform: onlyStrict(parse("linux/s390x")),
+      }),
       /no manifest for platform/,
     );
-
   });
 });
+
+function collector(): { sink: Writable; data: () => Buffer } {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, cb) {
+      chunks.push(chunk);
+      cb();
+    },
+  });
+  return { sink, data: () => Buffer.concat(chunks) };
+}
 
 async function untar(data: Buffer): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
@@ -235,7 +321,10 @@ async function tarOf(files: Record<string, Buffer>): Promise<Buffer> {
 }
 
 /** Rewrites an archive, changing (or dropping, on undefined) entries. */
-async function tamper(path: string, change: (name: string, data: Buffer) => Buffer | undefined): Promise<Buffer> {
+async function tamper(
+  path: string,
+  change: (name: string, data: Buffer) => Buffer | undefined,
+): Promise<Buffer> {
   const files = await untar(await readFile(path));
   const kept: Record<string, Buffer> = {};
   for (const [name, data] of files) {

@@ -27,7 +27,28 @@ const MTIME = new Date("2024-01-02T03:04:05Z");
 const sha256 = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
 /** A VFS capability (v2) granting cap_net_raw (bit 13) permitted+effective; every byte < 0x80. */
-export const CAP_NET_RAW_XATTR = String.fromCharCode(1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+export const CAP_NET_RAW_XATTR = String.fromCharCode(
+  1,
+  0,
+  0,
+  2,
+  0,
+  0x20,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+);
 
 /** Packs entries into an uncompressed tar, as image layers are (PAX xattrs as SCHILY.xattr.*). */
 export async function makeTar(entries: readonly Entry[]): Promise<Buffer> {
@@ -49,7 +70,9 @@ export async function makeTar(entries: readonly Entry[]): Promise<Buffer> {
       size: type === "file" ? (data?.length ?? 0) : 0,
       ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
       ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
-      ...(e.xattrs ? { pax: Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [`SCHILY.xattr.${k}`, v])) } : {}),
+      ...(e.xattrs
+        ? { pax: Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [`SCHILY.xattr.${k}`, v])) }
+        : {}),
     };
     await new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());
@@ -71,7 +94,12 @@ export function busyboxLayers(): Entry[][] {
     { name: "bin/sh", type: "link", linkname: "bin/busybox" },
     { name: "bin/ls", type: "link", linkname: "bin/busybox" },
     { name: "bin/su", data: "#!/bin/sh\necho su\n", mode: 0o4755 },
-    { name: "bin/ping", data: "#!/bin/sh\necho ping\n", mode: 0o755, xattrs: { "security.capability": CAP_NET_RAW_XATTR } },
+    {
+      name: "bin/ping",
+      data: "#!/bin/sh\necho ping\n",
+      mode: 0o755,
+      xattrs: { "security.capability": CAP_NET_RAW_XATTR },
+    },
     { name: "dev/", type: "directory" },
     { name: "dev/null", type: "character-device", devmajor: 1, devminor: 3, mode: 0o666 },
     { name: "dev/initctl", type: "fifo", mode: 0o600 },
@@ -94,7 +122,11 @@ export function busyboxLayers(): Entry[][] {
   const second: Entry[] = [
     { name: "etc/", type: "directory" },
     { name: "etc/.wh.obsolete.conf" },
-    { name: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n", xattrs: { "user.origin": "second" } },
+    {
+      name: "etc/passwd",
+      data: "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n",
+      xattrs: { "user.origin": "second" },
+    },
     { name: "opt/", type: "directory" },
     { name: "opt/data/", type: "directory", mode: 0o750 },
     { name: "opt/data/.wh..wh..opq" },
@@ -135,7 +167,8 @@ export interface BuiltImage {
 
 function compress(tarData: Buffer, compression: LayerCompression): Buffer {
   if (compression === "gzip") return gzipSync(tarData, { level: 6 });
-  if (compression === "zstd") return zstdCompressSync(tarData, { params: { [constants.ZSTD_c_compressionLevel]: 3 } });
+  if (compression === "zstd")
+    return zstdCompressSync(tarData, { params: { [constants.ZSTD_c_compressionLevel]: 3 } });
   return tarData;
 }
 
@@ -163,7 +196,10 @@ export async function buildImage(
       ...(opts.variant ? { variant: opts.variant } : {}),
       os: "linux",
       created: MTIME.toISOString(),
-      config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["/bin/sh"] },
+      config: {
+        Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        Cmd: ["/bin/sh"],
+      },
       rootfs: { type: "layers", diff_ids: diffIds },
       history: layers.map((_, i) => ({ created: MTIME.toISOString(), created_by: `test layer ${i}` })),
     }),
@@ -172,11 +208,22 @@ export async function buildImage(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
+      config: {
+        mediaType: "application/vnd.oci.image.config.v1+json",
+        digest: sha256(config),
+        size: config.length,
+      },
       layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.blob.length })),
     }),
   );
-  return { config, configDigest: sha256(config), manifest, manifestDigest: sha256(manifest), layers, diffIds };
+  return {
+    config,
+    configDigest: sha256(config),
+    manifest,
+    manifestDigest: sha256(manifest),
+    layers,
+    diffIds,
+  };
 }
 
 interface ArchiveFile {
@@ -193,7 +240,13 @@ async function writeArchive(path: string, files: readonly ArchiveFile[]): Promis
     await new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());
       const type = f.type ?? "file";
-      const header = { name: f.name, type, mode: type === "directory" ? 0o755 : 0o644, mtime: MTIME, ...(f.linkname ? { linkname: f.linkname } : {}) };
+      const header = {
+        name: f.name,
+        type,
+        mode: type === "directory" ? 0o755 : 0o644,
+        mtime: MTIME,
+        ...(f.linkname ? { linkname: f.linkname } : {}),
+      };
       if (type === "file") pack.entry({ ...header, size: f.data!.length }, f.data!, cb);
       else pack.entry(header, cb);
     });
@@ -214,7 +267,11 @@ export interface OciArchiveOptions {
 }
 
 /** Writes an OCI image layout archive of the image (or of an index over several). */
-export async function writeOciArchive(path: string, image: BuiltImage, opts: OciArchiveOptions = {}): Promise<{ target: string }> {
+export async function writeOciArchive(
+  path: string,
+  image: BuiltImage,
+  opts: OciArchiveOptions = {},
+): Promise<{ target: string }> {
   const files: ArchiveFile[] = [{ name: "oci-layout", data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }];
   const blobs = new Map<string, Buffer>();
   const add = (img: BuiltImage) => {
@@ -246,10 +303,17 @@ export async function writeOciArchive(path: string, image: BuiltImage, opts: Oci
     top = { mediaType: "application/vnd.oci.image.index.v1+json", digest: sha256(index), size: index.length };
   } else {
     add(image);
-    top = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: image.manifestDigest, size: image.manifest.length };
+    top = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: image.manifestDigest,
+      size: image.manifest.length,
+    };
   }
   if (Object.keys(annotations).length > 0) top["annotations"] = annotations;
-  files.push({ name: "index.json", data: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [top] })) });
+  files.push({
+    name: "index.json",
+    data: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [top] })),
+  });
   files.push({ name: "blobs/", type: "directory" }, { name: "blobs/sha256/", type: "directory" });
   for (const [digest, data] of blobs) files.push({ name: blobName(digest), data });
   await writeArchive(path, files);
@@ -257,14 +321,21 @@ export async function writeOciArchive(path: string, image: BuiltImage, opts: Oci
 }
 
 /** Writes a docker-save archive (manifest.json, repositories, <id>/layer.tar, <config>.json). */
-export async function writeDockerArchive(path: string, image: BuiltImage, repoTags: string[] = ["busybox-test:latest"]): Promise<void> {
+export async function writeDockerArchive(
+  path: string,
+  image: BuiltImage,
+  repoTags: string[] = ["busybox-test:latest"],
+): Promise<void> {
   const configName = `${image.configDigest.slice("sha256:".length)}.json`;
   const files: ArchiveFile[] = [];
   const layerNames: string[] = [];
   for (const l of image.layers) {
     const id = createHash("sha256").update(l.digest).digest("hex");
     files.push({ name: `${id}/`, type: "directory" }, { name: `${id}/VERSION`, data: Buffer.from("1.0") });
-    files.push({ name: `${id}/json`, data: Buffer.from(JSON.stringify({ id })) }, { name: `${id}/layer.tar`, data: l.blob });
+    files.push(
+      { name: `${id}/json`, data: Buffer.from(JSON.stringify({ id })) },
+      { name: `${id}/layer.tar`, data: l.blob },
+    );
     layerNames.push(`${id}/layer.tar`);
   }
   files.push({ name: configName, data: image.config });
@@ -274,6 +345,9 @@ export async function writeDockerArchive(path: string, image: BuiltImage, repoTa
     repositories[t.slice(0, i)] = { [t.slice(i + 1)]: layerNames.at(-1)!.split("/")[0]! };
   }
   files.push({ name: "repositories", data: Buffer.from(JSON.stringify(repositories)) });
-  files.push({ name: "manifest.json", data: Buffer.from(JSON.stringify([{ Config: configName, RepoTags: repoTags, Layers: layerNames }])) });
+  files.push({
+    name: "manifest.json",
+    data: Buffer.from(JSON.stringify([{ Config: configName, RepoTags: repoTags, Layers: layerNames }])),
+  });
   await writeArchive(path, files);
 }

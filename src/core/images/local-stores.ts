@@ -85,7 +85,12 @@ export class LocalImageStore implements ImageStore {
   async put(image: ImageSpec, opts: { replaceLabels?: boolean } = {}): Promise<ImageSpec> {
     const leaseOpt = { lease: this.lease };
     try {
-      const r = await this.images.update(this.namespace, image, opts.replaceLabels ? ["target", "labels"] : ["target"], leaseOpt);
+      const r = await this.images.update(
+        this.namespace,
+        image,
+        opts.replaceLabels ? ["target", "labels"] : ["target"],
+        leaseOpt,
+      );
       return { name: r.name, labels: r.labels, target: r.target };
     } catch (err) {
       if (!isNotFound(err)) throw err;

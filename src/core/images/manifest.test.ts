@@ -9,7 +9,8 @@ import { familiarizeReference, normalizeDockerRef, ociReferenceName, refTranslat
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
-const invalid = (fragment: string) => (e: Error) => codeOf(e) === Code.InvalidArgument && e.message.includes(fragment);
+const invalid = (fragment: string) => (e: Error) =>
+  codeOf(e) === Code.InvalidArgument && e.message.includes(fragment);
 
 const manifest = {
   schemaVersion: 2,
@@ -24,27 +25,56 @@ describe("image documents", () => {
     assert.equal(m.config.digest, D("a"));
     assert.deepEqual(m.layers[0]!.annotations, { x: "y" });
     const idx = parseIndex(
-      json({ schemaVersion: 2, manifests: [{ ...manifest.config, mediaType: MediaTypes.ociManifest, platform: { os: "linux", architecture: "arm64", variant: "v8" } }] }),
+      json({
+        schemaVersion: 2,
+        manifests: [
+          {
+            ...manifest.config,
+            mediaType: MediaTypes.ociManifest,
+            platform: { os: "linux", architecture: "arm64", variant: "v8" },
+          },
+        ],
+      }),
     );
     assert.deepEqual(idx.manifests[0]!.platform, { os: "linux", architecture: "arm64", variant: "v8" });
-    const c = parseConfig(json({ os: "linux", architecture: "amd64", rootfs: { type: "layers", diff_ids: [D("c")] } }));
+    const c = parseConfig(
+      json({ os: "linux", architecture: "amd64", rootfs: { type: "layers", diff_ids: [D("c")] } }),
+    );
     assert.deepEqual(c.rootfs.diff_ids, [D("c")]);
   });
 
   test("bad JSON, wrong shapes and bad digests are InvalidArgument with context", () => {
     assert.throws(() => parseManifest(Buffer.from("{not json")), invalid("invalid JSON"));
     assert.throws(() => parseManifest(Buffer.from("[]")), invalid("not a JSON object"));
-    assert.throws(() => parseManifest(json({ ...manifest, layers: "x" })), invalid("layers must be an array"));
+    assert.throws(
+      () => parseManifest(json({ ...manifest, layers: "x" })),
+      invalid("layers must be an array"),
+    );
     assert.throws(
       () => parseManifest(json({ ...manifest, config: { ...manifest.config, digest: "sha256:zz" } })),
       invalid("manifest: config: invalid digest"),
     );
-    assert.throws(() => parseManifest(json({ ...manifest, config: { ...manifest.config, size: -1 } })), invalid("size"));
+    assert.throws(
+      () => parseManifest(json({ ...manifest, config: { ...manifest.config, size: -1 } })),
+      invalid("size"),
+    );
     assert.throws(() => parseManifest(json({ ...manifest, schemaVersion: 3 })), invalid("schemaVersion 3"));
     assert.throws(() => parseIndex(json(manifest), MediaTypes.ociIndex), invalid("does not match"));
-    assert.throws(() => parseIndex(json({ schemaVersion: 2, config: {}, manifests: [] })), invalid("not an index"));
-    assert.throws(() => parseConfig(json({ os: "linux", architecture: "amd64", rootfs: { type: "layers", diff_ids: ["nope"] } })), invalid("diff_ids[0]"));
-    assert.throws(() => parseConfig(json({ os: "linux", architecture: "amd64", rootfs: { type: "x", diff_ids: [] } })), invalid("rootfs.type"));
+    assert.throws(
+      () => parseIndex(json({ schemaVersion: 2, config: {}, manifests: [] })),
+      invalid("not an index"),
+    );
+    assert.throws(
+      () =>
+        parseConfig(
+          json({ os: "linux", architecture: "amd64", rootfs: { type: "layers", diff_ids: ["nope"] } }),
+        ),
+      invalid("diff_ids[0]"),
+    );
+    assert.throws(
+      () => parseConfig(json({ os: "linux", architecture: "amd64", rootfs: { type: "x", diff_ids: [] } })),
+      invalid("rootfs.type"),
+    );
   });
 
   test("a manifest whose own media type disagrees with its descriptor is refused", () => {
@@ -58,7 +88,10 @@ describe("image documents", () => {
 
   test("schema 1 is refused by name", () => {
     const s1 = { schemaVersion: 1, name: "x", tag: "latest", fsLayers: [] };
-    assert.throws(() => parseManifest(json(s1), MediaTypes.dockerSchema1SignedManifest), invalid("schema 1 is not supported"));
+    assert.throws(
+      () => parseManifest(json(s1), MediaTypes.dockerSchema1SignedManifest),
+      invalid("schema 1 is not supported"),
+    );
     assert.throws(() => parseManifest(json(s1)), invalid("schema 1"));
   });
 });
@@ -70,7 +103,9 @@ describe("chain IDs", () => {
     const ab = `sha256:${createHash("sha256").update(`${a} ${b}`).digest("hex")}`;
     assert.deepEqual(chainIds([a, b]), [a, ab]);
     assert.equal(chainId([]), "");
-    const abc = `sha256:${createHash("sha256").update(`${ab} ${D("3")}`).digest("hex")}`;
+    const abc = `sha256:${createHash("sha256")
+      .update(`${ab} ${D("3")}`)
+      .digest("hex")}`;
     assert.equal(chainId([a, b, D("3")]), abc);
   });
 });
@@ -90,7 +125,10 @@ describe("references", () => {
 
   test("OCI ref names and ctr's name translators", () => {
     assert.equal(ociReferenceName("docker.io/library/busybox:latest"), "latest");
-    assert.equal(ociReferenceName(`docker.io/library/busybox@${D("e")}`), `docker.io/library/busybox@${D("e")}`);
+    assert.equal(
+      ociReferenceName(`docker.io/library/busybox@${D("e")}`),
+      `docker.io/library/busybox@${D("e")}`,
+    );
     assert.equal(ociReferenceName("busybox:latest"), "busybox:latest");
     assert.equal(refTranslator("foo/bar", true)("latest"), "foo/bar:latest");
     assert.equal(refTranslator("foo/bar", true)("other/x:1"), "");

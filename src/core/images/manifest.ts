@@ -48,7 +48,8 @@ export const MAX_CONFIG_BYTES = 20 << 20;
 const quote = JSON.stringify;
 
 function parseJson(what: string, data: Uint8Array, limit: number): Record<string, unknown> {
-  if (data.length > limit) throw invalidArgument(`${what}: ${data.length} bytes is over the ${limit}-byte limit`);
+  if (data.length > limit)
+    throw invalidArgument(`${what}: ${data.length} bytes is over the ${limit}-byte limit`);
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.length).toString("utf8"));
@@ -61,7 +62,10 @@ function parseJson(what: string, data: Uint8Array, limit: number): Record<string
 }
 
 const isStringMap = (v: unknown): v is Record<string, string> =>
-  typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === "string");
+  typeof v === "object" &&
+  v !== null &&
+  !Array.isArray(v) &&
+  Object.values(v).every((x) => typeof x === "string");
 
 function stringMap(what: string, v: unknown): Record<string, string> | undefined {
   if (v === undefined || v === null) return undefined;
@@ -86,7 +90,8 @@ function parsePlatform(what: string, v: unknown): Platform | undefined {
 
 /** A descriptor inside a document: media type, valid digest, non-negative integer size. */
 export function parseDescriptor(what: string, v: unknown): OciDescriptor {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalidArgument(`${what}: not a descriptor object`);
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw invalidArgument(`${what}: not a descriptor object`);
   const d = v as Record<string, unknown>;
   if (typeof d["mediaType"] !== "string" || d["mediaType"] === "")
     throw invalidArgument(`${what}: mediaType is required`);
@@ -122,22 +127,37 @@ function refuseSchema1(what: string, doc: Record<string, unknown>, mediaType: st
 
 function checkSchemaVersion(what: string, doc: Record<string, unknown>): void {
   if (doc["schemaVersion"] !== 2)
-    throw invalidArgument(`${what}: unsupported schemaVersion ${quote(doc["schemaVersion"] ?? null)}, want 2`);
+    throw invalidArgument(
+      `${what}: unsupported schemaVersion ${quote(doc["schemaVersion"] ?? null)}, want 2`,
+    );
 }
 
 /** The document's own mediaType, when it gives one, must agree with the descriptor's. */
-function checkDocumentMediaType(what: string, doc: Record<string, unknown>, expected: string, kind: "index" | "manifest"): void {
+function checkDocumentMediaType(
+  what: string,
+  doc: Record<string, unknown>,
+  expected: string,
+  kind: "index" | "manifest",
+): void {
   const own = doc["mediaType"];
   if (own === undefined || own === "") return;
   if (typeof own !== "string") throw invalidArgument(`${what}: mediaType must be a string`);
   if (own !== expected)
-    throw invalidArgument(`${what}: document media type ${quote(own)} does not match the descriptor's ${quote(expected)}`);
-  if (kind === "index" && !isIndexType(own)) throw invalidArgument(`${what}: ${quote(own)} is not an index type`);
-  if (kind === "manifest" && !isManifestType(own)) throw invalidArgument(`${what}: ${quote(own)} is not a manifest type`);
+    throw invalidArgument(
+      `${what}: document media type ${quote(own)} does not match the descriptor's ${quote(expected)}`,
+    );
+  if (kind === "index" && !isIndexType(own))
+    throw invalidArgument(`${what}: ${quote(own)} is not an index type`);
+  if (kind === "manifest" && !isManifestType(own))
+    throw invalidArgument(`${what}: ${quote(own)} is not a manifest type`);
 }
 
 /** Parses an index (OCI image index or Docker manifest list) referenced as `mediaType`. */
-export function parseIndex(data: Uint8Array, mediaType: string = MediaTypes.ociIndex, what = "index"): ImageIndex {
+export function parseIndex(
+  data: Uint8Array,
+  mediaType: string = MediaTypes.ociIndex,
+  what = "index",
+): ImageIndex {
   const doc = parseJson(what, data, MAX_MANIFEST_BYTES);
   refuseSchema1(what, doc, mediaType);
   checkSchemaVersion(what, doc);
@@ -154,7 +174,11 @@ export function parseIndex(data: Uint8Array, mediaType: string = MediaTypes.ociI
 }
 
 /** Parses an image manifest (OCI or Docker schema 2) referenced as `mediaType`. */
-export function parseManifest(data: Uint8Array, mediaType: string = MediaTypes.ociManifest, what = "manifest"): ImageManifest {
+export function parseManifest(
+  data: Uint8Array,
+  mediaType: string = MediaTypes.ociManifest,
+  what = "manifest",
+): ImageManifest {
   const doc = parseJson(what, data, MAX_MANIFEST_BYTES);
   refuseSchema1(what, doc, mediaType);
   checkSchemaVersion(what, doc);
@@ -178,7 +202,8 @@ export function parseConfig(data: Uint8Array, what = "image config"): ImageConfi
   const rootfs = doc["rootfs"] as Record<string, unknown> | undefined;
   if (typeof rootfs !== "object" || rootfs === null || !Array.isArray(rootfs["diff_ids"]))
     throw invalidArgument(`${what}: rootfs.diff_ids must be an array`);
-  if (rootfs["type"] !== "layers") throw invalidArgument(`${what}: rootfs.type ${quote(rootfs["type"] ?? null)} is not "layers"`);
+  if (rootfs["type"] !== "layers")
+    throw invalidArgument(`${what}: rootfs.type ${quote(rootfs["type"] ?? null)} is not "layers"`);
   for (const [i, id] of rootfs["diff_ids"].entries()) {
     if (typeof id !== "string") throw invalidArgument(`${what}: rootfs.diff_ids[${i}] is not a string`);
     try {

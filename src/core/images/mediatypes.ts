@@ -37,7 +37,8 @@ export const isIndexType = (mt: string) =>
 export const isManifestType = (mt: string) =>
   base(mt) === MediaTypes.ociManifest || base(mt) === MediaTypes.dockerManifest;
 
-export const isConfigType = (mt: string) => base(mt) === MediaTypes.ociConfig || base(mt) === MediaTypes.dockerConfig;
+export const isConfigType = (mt: string) =>
+  base(mt) === MediaTypes.ociConfig || base(mt) === MediaTypes.dockerConfig;
 
 export const isSchema1Type = (mt: string) =>
   base(mt) === MediaTypes.dockerSchema1Manifest || base(mt) === MediaTypes.dockerSchema1SignedManifest;

@@ -7,7 +7,8 @@ import { invalidArgument } from "../../pkg/errdefs/errdefs.js";
 const DEFAULT_DOMAIN = "docker.io";
 const OFFICIAL_PREFIX = "library/";
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
+const DOMAIN =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 
 interface Parsed {
@@ -43,7 +44,10 @@ function parseNormalized(ref: string): Parsed {
   const first = slash < 0 ? "" : rest.slice(0, slash);
   let domain = DEFAULT_DOMAIN;
   let path = rest;
-  if (first !== "" && (first.includes(".") || first.includes(":") || first === "localhost" || first !== first.toLowerCase())) {
+  if (
+    first !== "" &&
+    (first.includes(".") || first.includes(":") || first === "localhost" || first !== first.toLowerCase())
+  ) {
     domain = first;
     path = rest.slice(slash + 1);
     if (!DOMAIN.test(domain)) throw bad(`invalid domain ${JSON.stringify(domain)}`);

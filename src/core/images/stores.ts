@@ -52,7 +52,8 @@ export async function readBlob(
   desc: Pick<Descriptor, "digest" | "size">,
   limit: number,
 ): Promise<Buffer> {
-  if (desc.size > limit) throw invalidArgument(`blob ${desc.digest}: ${desc.size} bytes is over the ${limit}-byte limit`);
+  if (desc.size > limit)
+    throw invalidArgument(`blob ${desc.digest}: ${desc.size} bytes is over the ${limit}-byte limit`);
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of provider.read(desc)) {

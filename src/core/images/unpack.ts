@@ -70,22 +70,39 @@ const extractKey = (chainId: string) =>
   `extract-${process.hrtime.bigint() % 1_000_000_000n}-${randomBytes(3).toString("base64url")} ${chainId}`;
 
 /** Unpacks the image whose root blob is target; see the module comment. */
-export async function unpack(deps: UnpackDeps, target: OciDescriptor, opts: UnpackOptions): Promise<UnpackResult> {
+export async function unpack(
+  deps: UnpackDeps,
+  target: OciDescriptor,
+  opts: UnpackOptions,
+): Promise<UnpackResult> {
   const image = await resolveImage(deps.content, target, opts.platform);
   return unpackResolved(deps, image, opts);
 }
 
-export async function unpackResolved(deps: UnpackDeps, image: ResolvedImage, opts: UnpackOptions): Promise<UnpackResult> {
+export async function unpackResolved(
+  deps: UnpackDeps,
+  image: ResolvedImage,
+  opts: UnpackOptions,
+): Promise<UnpackResult> {
   const diffIds = image.layers.map((l) => l.diffId);
   const chain = chainIds(diffIds);
   const layers: UnpackedLayer[] = [];
   for (const [i, layer] of image.layers.entries()) {
     opts.signal?.throwIfAborted();
-    const applied = await unpackLayer(deps, layer.blob, layer.diffId, chain[i]!, i > 0 ? chain[i - 1]! : "", opts);
+    const applied = await unpackLayer(
+      deps,
+      layer.blob,
+      layer.diffId,
+      chain[i]!,
+      i > 0 ? chain[i - 1]! : "",
+      opts,
+    );
     layers.push({ chainId: chain[i]!, diffId: layer.diffId, blob: layer.blob.digest, applied });
   }
   const top = chain.at(-1) ?? "";
-  await deps.content.setLabels(image.manifest.config.digest, { [UnpackLabels.gcRefSnapshot(opts.snapshotterName)]: top });
+  await deps.content.setLabels(image.manifest.config.digest, {
+    [UnpackLabels.gcRefSnapshot(opts.snapshotterName)]: top,
+  });
   return { chainId: top, config: image.manifest.config, layers };
 }
 
@@ -109,7 +126,11 @@ async function unpackLayer(
 ): Promise<boolean> {
   const sn = deps.snapshotter;
   if (await exists(sn, chainId)) return false;
-  const labels: Record<string, string> = { ...inheritedLabels(blob.annotations), [UnpackLabels.snapshotRef]: chainId, [UnpackLabels.diffId]: diffId };
+  const labels: Record<string, string> = {
+    ...inheritedLabels(blob.annotations),
+    [UnpackLabels.snapshotRef]: chainId,
+    [UnpackLabels.diffId]: diffId,
+  };
   if (parent !== "") labels[UnpackLabels.parentChainId] = parent;
 
   let key = "";
@@ -129,7 +150,8 @@ async function unpackLayer(
     try {
       await sn.remove(key);
     } catch (err) {
-      if (!isNotFound(err)) throw new Error(`removing extraction snapshot ${JSON.stringify(key)}: ${messageOf(err)}`);
+      if (!isNotFound(err))
+        throw new Error(`removing extraction snapshot ${JSON.stringify(key)}: ${messageOf(err)}`);
     }
   };
   try {

@@ -29,7 +29,9 @@ export async function children(provider: ContentProvider, desc: OciDescriptor): 
     return parseIndex(data, desc.mediaType, `index ${desc.digest}`).manifests;
   }
   if (isSchema1Type(desc.mediaType))
-    throw invalidArgument(`${desc.digest}: Docker image manifest schema 1 (${desc.mediaType}) is not supported`);
+    throw invalidArgument(
+      `${desc.digest}: Docker image manifest schema 1 (${desc.mediaType}) is not supported`,
+    );
   return [];
 }
 
@@ -90,28 +92,41 @@ export async function resolveImage(
   target: OciDescriptor,
   matcher: MatchComparer,
 ): Promise<ResolvedImage> {
-  const candidates: { desc: OciDescriptor; manifest: ImageManifest; config: ImageConfig; platform: Platform }[] = [];
+  const candidates: {
+    desc: OciDescriptor;
+    manifest: ImageManifest;
+    config: ImageConfig;
+    platform: Platform;
+  }[] = [];
   await walk(target, async (desc) => {
     if (isIndexType(desc.mediaType)) return filterPlatforms(await children(provider, desc), matcher);
     if (isManifestType(desc.mediaType)) {
       const manifest = await readManifest(provider, desc);
       const config = await readConfig(provider, manifest.config);
       const platform = desc.platform ?? configPlatform(config);
-      if (desc.digest === target.digest || matcher.match(platform)) candidates.push({ desc, manifest, config, platform });
+      if (desc.digest === target.digest || matcher.match(platform))
+        candidates.push({ desc, manifest, config, platform });
       return [];
     }
     if (desc.digest === target.digest)
-      throw invalidArgument(`image target ${desc.digest}: ${JSON.stringify(desc.mediaType)} is neither an index nor a manifest`);
+      throw invalidArgument(
+        `image target ${desc.digest}: ${JSON.stringify(desc.mediaType)} is neither an index nor a manifest`,
+      );
     return [];
   });
-  candidates.sort((a, b) => (matcher.less(a.platform, b.platform) ? -1 : matcher.less(b.platform, a.platform) ? 1 : 0));
+  candidates.sort((a, b) =>
+    matcher.less(a.platform, b.platform) ? -1 : matcher.less(b.platform, a.platform) ? 1 : 0,
+  );
   const best = candidates[0];
-  if (best === undefined) throw notFound(`image ${target.digest}: no manifest for platform ${matcher.toString()}`);
+  if (best === undefined)
+    throw notFound(`image ${target.digest}: no manifest for platform ${matcher.toString()}`);
   const diffIds = best.config.rootfs.diff_ids;
   const layers = best.manifest.layers.filter((l) => isLayerType(l.mediaType));
   if (layers.length !== best.manifest.layers.length) {
     const odd = best.manifest.layers.find((l) => !isLayerType(l.mediaType))!;
-    throw invalidArgument(`manifest ${best.desc.digest}: unknown layer media type ${JSON.stringify(odd.mediaType)}`);
+    throw invalidArgument(
+      `manifest ${best.desc.digest}: unknown layer media type ${JSON.stringify(odd.mediaType)}`,
+    );
   }
   if (layers.length !== diffIds.length)
     throw failedPrecondition(
@@ -132,7 +147,9 @@ export async function imagePlatforms(provider: ContentProvider, target: OciDescr
   await walk(target, async (desc) => {
     if (isIndexType(desc.mediaType)) return children(provider, desc);
     if (isManifestType(desc.mediaType)) {
-      const platform = desc.platform ?? configPlatform(await readConfig(provider, (await readManifest(provider, desc)).config));
+      const platform =
+        desc.platform ??
+        configPlatform(await readConfig(provider, (await readManifest(provider, desc)).config));
       out.set(formatAll(platform), platform);
     }
     return [];

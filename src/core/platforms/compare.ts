@@ -43,9 +43,7 @@ export function newMatcher(platform: Platform): Matcher {
 const ARM64_VERSIONS: Record<string, { major: number[]; minor: number[] }> = {
   v8: { major: [8], minor: [0] },
   "v8.0": { major: [8], minor: [0] },
-  ...Object.fromEntries(
-    [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [`v8.${n}`, { major: [8], minor: [n] }]),
-  ),
+  ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [`v8.${n}`, { major: [8], minor: [n] }])),
   v9: { major: [9, 8], minor: [0, 5] },
   ...Object.fromEntries(
     [0, 1, 2, 3, 4, 5, 6, 7].map((n) => [`v9.${n}`, { major: [9, 8], minor: [n, Math.min(n + 5, 9)] }]),
@@ -63,13 +61,15 @@ export function platformVector(platform: Platform): Platform[] {
   switch (platform.architecture) {
     case "amd64": {
       const n = variantNumber(platform.variant);
-      for (let v = n - 1; n > 1 && v >= 1; v--) vector.push({ ...base, architecture: "amd64", variant: `v${v}` });
+      for (let v = n - 1; n > 1 && v >= 1; v--)
+        vector.push({ ...base, architecture: "amd64", variant: `v${v}` });
       vector.push({ ...base, architecture: "386" });
       break;
     }
     case "arm": {
       const n = variantNumber(platform.variant);
-      for (let v = n - 1; n > 5 && v >= 5; v--) vector.push({ ...base, architecture: "arm", variant: `v${v}` });
+      for (let v = n - 1; n > 5 && v >= 5; v--)
+        vector.push({ ...base, architecture: "arm", variant: `v${v}` });
       break;
     }
     case "arm64": {
@@ -79,7 +79,11 @@ export function platformVector(platform: Platform): Platform[] {
       if (versions === undefined) break;
       versions.major.forEach((major, i) => {
         for (let minor = versions.minor[i]!; minor >= 0; minor--)
-          vector.push({ ...base, architecture: "arm64", variant: minor === 0 ? `v${major}` : `v${major}.${minor}` });
+          vector.push({
+            ...base,
+            architecture: "arm64",
+            variant: minor === 0 ? `v${major}` : `v${major}.${minor}`,
+          });
       });
       if (variant.startsWith("v8") || variant.startsWith("v9")) variant = "v8";
       vector.push(...platformVector({ ...base, architecture: "arm", variant }));
@@ -142,7 +146,11 @@ export const defaultMatcher = (): MatchComparer => only(defaultSpec());
 export const defaultStrict = (): MatchComparer => onlyStrict(defaultSpec());
 
 /** Sorts platform-carrying items best first by the comparer (stable). */
-export function sortByPreference<T>(items: readonly T[], platformOf: (t: T) => Platform | undefined, c: MatchComparer): T[] {
+export function sortByPreference<T>(
+  items: readonly T[],
+  platformOf: (t: T) => Platform | undefined,
+  c: MatchComparer,
+): T[] {
   return [...items].sort((x, y) => {
     const a = platformOf(x);
     const b = platformOf(y);

@@ -205,7 +205,8 @@ export function formatAll(p: Platform): string {
   const version = encodeOption(p.osVersion ?? "");
   const featureText = features.map(encodeOption).join("+");
   let os = p.os;
-  if (version !== "" || featureText !== "") os += `(${version}${featureText !== "" ? `+${featureText}` : ""})`;
+  if (version !== "" || featureText !== "")
+    os += `(${version}${featureText !== "" ? `+${featureText}` : ""})`;
   return [os, p.architecture, p.variant ?? ""].filter((s) => s !== "").join("/");
 }
 

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Code, codeOf } from "../../pkg/errdefs/errdefs.js";
-import { all, defaultStrict, only, onlyStrict, ordered, platformVector, sortByPreference } from "./compare.js";
-import { defaultSpec, format, formatAll, normalize, parse, type Platform } from "./platform.js";
+import {
+  all,
+  defaultStrict,
+  only,
+  onlyStrict,
+  ordered,
+  platformVector,
+  sortByPreference,
+} from "./compare.js";
+import { defaultSpec, format, formatAll, normalize, type Platform, parse } from "./platform.js";
 
 const p = (s: string): Platform => parse(s);
 
@@ -31,7 +39,12 @@ describe("platform parsing", () => {
 
   test("os version and features", () => {
     const w = parse("windows(10.0.17763+win32k)/amd64");
-    assert.deepEqual(w, { os: "windows", osVersion: "10.0.17763", osFeatures: ["win32k"], architecture: "amd64" });
+    assert.deepEqual(w, {
+      os: "windows",
+      osVersion: "10.0.17763",
+      osFeatures: ["win32k"],
+      architecture: "amd64",
+    });
     assert.equal(formatAll(w), "windows(10.0.17763+win32k)/amd64");
     assert.equal(format(w), "windows/amd64");
     assert.equal(formatAll({ os: "linux", architecture: "amd64", osVersion: "a+b" }), "linux(a%2Bb)/amd64");
@@ -51,8 +64,14 @@ describe("platform parsing", () => {
   test("format and normalise", () => {
     assert.equal(format({ os: "linux", architecture: "arm", variant: "v7" }), "linux/arm/v7");
     assert.equal(format({ os: "", architecture: "amd64" }), "unknown");
-    assert.deepEqual(normalize({ os: "linux", architecture: "aarch64", variant: "8" }), { os: "linux", architecture: "arm64" });
-    assert.deepEqual(normalize({ os: "linux", architecture: "x86_64", variant: "v1" }), { os: "linux", architecture: "amd64" });
+    assert.deepEqual(normalize({ os: "linux", architecture: "aarch64", variant: "8" }), {
+      os: "linux",
+      architecture: "arm64",
+    });
+    assert.deepEqual(normalize({ os: "linux", architecture: "x86_64", variant: "v1" }), {
+      os: "linux",
+      architecture: "amd64",
+    });
   });
 
   test("the host default is this machine's", () => {
@@ -72,7 +91,14 @@ describe("platform matching and ordering", () => {
     assert.ok(!amd64.less(p("linux/386"), p("linux/amd64")));
 
     const arm64 = only(p("linux/arm64"));
-    for (const ok of ["linux/arm64", "linux/arm64/v8", "linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"])
+    for (const ok of [
+      "linux/arm64",
+      "linux/arm64/v8",
+      "linux/arm/v8",
+      "linux/arm/v7",
+      "linux/arm/v6",
+      "linux/arm/v5",
+    ])
       assert.ok(arm64.match(p(ok)), ok);
     assert.ok(!arm64.match(p("linux/amd64")));
     assert.ok(arm64.less(p("linux/arm/v7"), p("linux/arm/v6")));
@@ -92,7 +118,12 @@ describe("platform matching and ordering", () => {
 
   test("arm64 v9 runs v8.x", () => {
     const vec = platformVector({ os: "linux", architecture: "arm64", variant: "v9.2" }).map(format);
-    assert.deepEqual(vec.slice(0, 4), ["linux/arm64/v9.2", "linux/arm64/v9.1", "linux/arm64/v9", "linux/arm64/v8.7"]);
+    assert.deepEqual(vec.slice(0, 4), [
+      "linux/arm64/v9.2",
+      "linux/arm64/v9.1",
+      "linux/arm64/v9",
+      "linux/arm64/v8.7",
+    ]);
     assert.ok(vec.includes("linux/arm/v5"));
   });
 
@@ -116,6 +147,9 @@ describe("platform matching and ordering", () => {
   test("sortByPreference puts the best first and entries without a platform last", () => {
     const items = [{ p: p("linux/386") }, { p: undefined }, { p: p("linux/amd64") }];
     const sorted = sortByPreference(items, (i) => i.p, only(p("linux/amd64")));
-    assert.deepEqual(sorted.map((i) => (i.p ? format(i.p) : "none")), ["linux/amd64", "linux/386", "none"]);
+    assert.deepEqual(
+      sorted.map((i) => (i.p ? format(i.p) : "none")),
+      ["linux/amd64", "linux/386", "none"],
+    );
   });
 });

@@ -42,12 +42,16 @@ interface TarRecord {
 type Sink = ReturnType<ReturnType<typeof tar.pack>["entry"]>;
 
 /** Writes the chunks into the entry, honouring backpressure, and ends it. */
-async function writeEntry(sink: Sink, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+async function writeEntry(
+  sink: Sink,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<void> {
   const finished = new Promise<void>((resolve, reject) => {
     sink.on("finish", () => resolve());
     sink.on("error", reject);
   });
-  for await (const chunk of source) if (!sink.write(chunk)) await once(sink as unknown as NodeJS.EventEmitter, "drain");
+  for await (const chunk of source)
+    if (!sink.write(chunk)) await once(sink as unknown as NodeJS.EventEmitter, "drain");
   sink.end(undefined);
   await finished;
 }
@@ -107,7 +111,11 @@ export async function exportImages(
 
   const targets: OciDescriptor[] = [];
   for (const image of images) {
-    const annotations: Record<string, string> = { ...image.target.annotations, [Annotations.imageName]: image.name, [Annotations.refName]: ociReferenceName(image.name) };
+    const annotations: Record<string, string> = {
+      ...image.target.annotations,
+      [Annotations.imageName]: image.name,
+      [Annotations.refName]: ociReferenceName(image.name),
+    };
     for (const [k, v] of Object.entries((await content.info(image.target.digest)).labels))
       if (k.startsWith(DISTRIBUTION_SOURCE)) annotations[k] = v;
     targets.push({ ...image.target, annotations });
@@ -131,7 +139,11 @@ export async function exportImages(
       if (chosen === undefined) {
         records.push(blobRecord(content, desc));
         algorithms.add(desc.digest.split(":")[0]!);
-        const index = parseIndex(await readBlob(content, desc, MAX_MANIFEST_BYTES), desc.mediaType, `index ${desc.digest}`);
+        const index = parseIndex(
+          await readBlob(content, desc, MAX_MANIFEST_BYTES),
+          desc.mediaType,
+          `index ${desc.digest}`,
+        );
         const matching: OciDescriptor[] = [];
         for (const m of index.manifests) {
           if (m.platform === undefined || opts.platform.match(m.platform)) matching.push(m);
@@ -139,9 +151,19 @@ export async function exportImages(
           await blobsOf(m);
         }
         if (matching.length === 0)
-          throw notFound(`image ${JSON.stringify(name)}: no manifest for platform ${opts.platform.toString()}`);
+          throw notFound(
+            `image ${JSON.stringify(name)}: no manifest for platform ${opts.platform.toString()}`,
+          );
         matching.sort((a, b) =>
-          a.platform === undefined ? 1 : b.platform === undefined ? -1 : opts.platform.less(a.platform, b.platform) ? -1 : opts.platform.less(b.platform, a.platform) ? 1 : 0,
+          a.platform === undefined
+            ? 1
+            : b.platform === undefined
+              ? -1
+              : opts.platform.less(a.platform, b.platform)
+                ? -1
+                : opts.platform.less(b.platform, a.platform)
+                  ? 1
+                  : 0,
         );
         chosen = matching[0]!.digest;
         if (!dockerManifests.has(chosen)) dockerManifests.set(chosen, { manifest: matching[0]!, names: [] });
@@ -149,7 +171,9 @@ export async function exportImages(
       }
       dockerManifests.get(chosen)!.names.push(name);
     } else {
-      throw invalidArgument(`image ${JSON.stringify(name)}: only indexes and manifests may be exported, not ${desc.mediaType}`);
+      throw invalidArgument(
+        `image ${JSON.stringify(name)}: only indexes and manifests may be exported, not ${desc.mediaType}`,
+      );
     }
   }
 
@@ -170,7 +194,8 @@ export async function exportImages(
   }
   if (algorithms.size > 0) {
     records.push({ name: "blobs/", mode: 0o755, type: "directory", size: 0 });
-    for (const alg of algorithms) records.push({ name: `blobs/${alg}/`, mode: 0o755, type: "directory", size: 0 });
+    for (const alg of algorithms)
+      records.push({ name: `blobs/${alg}/`, mode: 0o755, type: "directory", size: 0 });
   }
   await writeTar(records, out);
 }
@@ -184,7 +209,15 @@ async function writeTar(records: TarRecord[], out: Writable): Promise<void> {
     for (const r of sorted) {
       if (r.name === last) continue;
       last = r.name;
-      const header = { name: r.name, mode: r.mode, type: r.type, size: r.size, mtime: new Date(0), uid: 0, gid: 0 };
+      const header = {
+        name: r.name,
+        mode: r.mode,
+        type: r.type,
+        size: r.size,
+        mtime: new Date(0),
+        uid: 0,
+        gid: 0,
+      };
       if (r.write === undefined) {
         pack.entry(header);
         continue;

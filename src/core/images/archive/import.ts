@@ -4,10 +4,10 @@
 // with its size, and images are created (or re-pointed) from the names in the index.
 import type { Readable } from "node:stream";
 import { invalidArgument, isNotFound, notFound } from "../../../pkg/errdefs/errdefs.js";
-import { type MatchComparer, all } from "../../platforms/compare.js";
+import { all, type MatchComparer } from "../../platforms/compare.js";
 import type { OciDescriptor } from "../manifest.js";
-import { Annotations, isConfigType, isIndexType, isLayerType, isManifestType } from "../mediatypes.js";
 import { plainDescriptor } from "../manifest.js";
+import { Annotations, isConfigType, isIndexType, isLayerType, isManifestType } from "../mediatypes.js";
 import type { ContentStore, ImageSpec, ImageStore } from "../stores.js";
 import { children, filterPlatforms, walk } from "../walk.js";
 import { importIndex } from "./importer.js";
@@ -67,7 +67,11 @@ function childLabels(kids: readonly OciDescriptor[]): Record<string, string> {
   return labels;
 }
 
-export async function importImages(deps: ImportDeps, archive: Readable, opts: ImportOptions): Promise<ImageSpec[]> {
+export async function importImages(
+  deps: ImportDeps,
+  archive: Readable,
+  opts: ImportOptions,
+): Promise<ImageSpec[]> {
   const index = await importIndex(deps.content, archive);
   const matcher = opts.allPlatforms ? all : opts.platform;
   const found: ImageSpec[] = [];
@@ -78,9 +82,12 @@ export async function importImages(deps: ImportDeps, archive: Readable, opts: Im
     try {
       const info = await deps.content.info(desc.digest);
       if (info.size !== desc.size)
-        throw invalidArgument(`blob ${desc.digest}: ${info.size} bytes in the archive, ${desc.size} in its descriptor`);
+        throw invalidArgument(
+          `blob ${desc.digest}: ${info.size} bytes in the archive, ${desc.size} in its descriptor`,
+        );
     } catch (err) {
-      if (isNotFound(err)) throw notFound(`blob ${desc.digest} (${desc.mediaType}) is referenced but not in the archive`);
+      if (isNotFound(err))
+        throw notFound(`blob ${desc.digest} (${desc.mediaType}) is referenced but not in the archive`);
       throw err;
     }
     const listed = await children(deps.content, desc);
@@ -110,6 +117,7 @@ export async function importImages(deps: ImportDeps, archive: Readable, opts: Im
   });
 
   const out: ImageSpec[] = [];
-  for (const image of found) out.push(await deps.images.put(image, { replaceLabels: opts.labels !== undefined }));
+  for (const image of found)
+    out.push(await deps.images.put(image, { replaceLabels: opts.labels !== undefined }));
   return out;
 }

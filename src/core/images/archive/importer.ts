@@ -8,7 +8,13 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { invalidArgument, messageOf } from "../../../pkg/errdefs/errdefs.js";
-import { configPlatform, descriptorJson, MAX_CONFIG_BYTES, type OciDescriptor, parseIndex } from "../manifest.js";
+import {
+  configPlatform,
+  descriptorJson,
+  MAX_CONFIG_BYTES,
+  type OciDescriptor,
+  parseIndex,
+} from "../manifest.js";
 import { Annotations, MediaTypes } from "../mediatypes.js";
 import { normalizeDockerRef, ociReferenceName } from "../reference.js";
 import { type ContentIngester, type ContentProvider, readBlob } from "../stores.js";
@@ -55,10 +61,15 @@ function parseDockerManifests(value: unknown): DockerManifestEntry[] {
     const what = `manifest.json[${i}]`;
     if (typeof m !== "object" || m === null) throw invalidArgument(`${what}: not an object`);
     const { Config, RepoTags, Layers } = m as Record<string, unknown>;
-    if (typeof Config !== "string" || Config === "") throw invalidArgument(`${what}: Config must be a file name`);
+    if (typeof Config !== "string" || Config === "")
+      throw invalidArgument(`${what}: Config must be a file name`);
     if (!Array.isArray(Layers) || !Layers.every((l) => typeof l === "string"))
       throw invalidArgument(`${what}: Layers must be an array of file names`);
-    if (RepoTags !== undefined && RepoTags !== null && (!Array.isArray(RepoTags) || !RepoTags.every((t) => typeof t === "string")))
+    if (
+      RepoTags !== undefined &&
+      RepoTags !== null &&
+      (!Array.isArray(RepoTags) || !RepoTags.every((t) => typeof t === "string"))
+    )
       throw invalidArgument(`${what}: RepoTags must be an array of names`);
     return { Config, Layers: Layers as string[], RepoTags: (RepoTags as string[] | null | undefined) ?? [] };
   });
@@ -70,9 +81,13 @@ function digestOfPath(name: string): string | undefined {
   return m ? `${m[1]}:${m[2]}` : undefined;
 }
 
-async function* firstBytes(source: AsyncIterable<Uint8Array>, into: { head: Buffer }): AsyncGenerator<Uint8Array> {
+async function* firstBytes(
+  source: AsyncIterable<Uint8Array>,
+  into: { head: Buffer },
+): AsyncGenerator<Uint8Array> {
   for await (const chunk of source) {
-    if (into.head.length < 16) into.head = Buffer.concat([into.head, chunk.subarray(0, 16 - into.head.length)]);
+    if (into.head.length < 16)
+      into.head = Buffer.concat([into.head, chunk.subarray(0, 16 - into.head.length)]);
     yield chunk;
   }
 }
@@ -85,7 +100,13 @@ export async function writeJsonBlob(
 ): Promise<OciDescriptor> {
   const data = Buffer.from(JSON.stringify(doc));
   const digest = `sha256:${createHash("sha256").update(data).digest("hex")}`;
-  await content.write(`manifest-${digest}`, (async function* () { yield data; })(), { size: data.length, digest });
+  await content.write(
+    `manifest-${digest}`,
+    (async function* () {
+      yield data;
+    })(),
+    { size: data.length, digest },
+  );
   return { mediaType, digest, size: data.length, annotations: {} };
 }
 
@@ -93,7 +114,10 @@ export async function writeJsonBlob(
  * Streams the archive into content and returns the descriptor of its index: the layout's own
  * index.json, or one written for a docker-save archive.
  */
-export async function importIndex(content: ContentIngester & ContentProvider, archive: Readable): Promise<OciDescriptor> {
+export async function importIndex(
+  content: ContentIngester & ContentProvider,
+  archive: Readable,
+): Promise<OciDescriptor> {
   let layoutVersion: string | undefined;
   let dockerManifests: DockerManifestEntry[] | undefined;
   const blobs = new Map<string, OciDescriptor>();
@@ -104,7 +128,10 @@ export async function importIndex(content: ContentIngester & ContentProvider, ar
     for await (const source of extract) {
       const h = source.header;
       const entry = source as unknown as AsyncIterable<Uint8Array>;
-      const name = posix.normalize(h.name).replace(/^(\.\/)+/, "").replace(/\/$/, "");
+      const name = posix
+        .normalize(h.name)
+        .replace(/^(\.\/)+/, "")
+        .replace(/\/$/, "");
       if (h.type === "symlink" && h.linkname) symlinks.set(name, posix.join(posix.dirname(name), h.linkname));
       if (h.type !== "file" && h.type !== "contiguous-file") {
         source.resume();
@@ -115,10 +142,13 @@ export async function importIndex(content: ContentIngester & ContentProvider, ar
           const layout = parseJsonEntry(await readSmall(entry, "oci-layout", 1 << 20), "oci-layout") as {
             imageLayoutVersion?: unknown;
           };
-          if (typeof layout?.imageLayoutVersion !== "string") throw invalidArgument("oci-layout: imageLayoutVersion missing");
+          if (typeof layout?.imageLayoutVersion !== "string")
+            throw invalidArgument("oci-layout: imageLayoutVersion missing");
           layoutVersion = layout.imageLayoutVersion;
         } else if (name === "manifest.json") {
-          dockerManifests = parseDockerManifests(parseJsonEntry(await readSmall(entry, name, MAX_CONFIG_BYTES), name));
+          dockerManifests = parseDockerManifests(
+            parseJsonEntry(await readSmall(entry, name, MAX_CONFIG_BYTES), name),
+          );
         } else {
           const expected = digestOfPath(name);
           const head = { head: Buffer.alloc(0) };
@@ -126,7 +156,12 @@ export async function importIndex(content: ContentIngester & ContentProvider, ar
             size: h.size ?? 0,
             ...(expected ? { digest: expected } : {}),
           });
-          blobs.set(name, { mediaType: layerMediaType(head.head), digest: written.digest, size: written.size, annotations: {} });
+          blobs.set(name, {
+            mediaType: layerMediaType(head.head),
+            digest: written.digest,
+            size: written.size,
+            annotations: {},
+          });
         }
       } catch (err) {
         throw new Error(`archive entry ${JSON.stringify(h.name)}: ${messageOf(err)}`, { cause: err });
@@ -147,11 +182,16 @@ export async function importIndex(content: ContentIngester & ContentProvider, ar
     return desc;
   }
   if (dockerManifests === undefined)
-    throw invalidArgument("unrecognized image archive: neither an OCI layout (oci-layout) nor a docker save (manifest.json)");
+    throw invalidArgument(
+      "unrecognized image archive: neither an OCI layout (oci-layout) nor a docker save (manifest.json)",
+    );
 
   for (const [name, target] of symlinks) {
     const desc = blobs.get(target);
-    if (desc === undefined) throw invalidArgument(`archive: no target for symlinked layer ${JSON.stringify(name)} → ${JSON.stringify(target)}`);
+    if (desc === undefined)
+      throw invalidArgument(
+        `archive: no target for symlinked layer ${JSON.stringify(name)} → ${JSON.stringify(target)}`,
+      );
     blobs.set(name, desc);
   }
   return writeDockerIndex(content, dockerManifests, blobs);
@@ -165,10 +205,14 @@ async function writeDockerIndex(
   const manifests: OciDescriptor[] = [];
   for (const entry of entries) {
     const config = blobs.get(posix.normalize(entry.Config));
-    if (config === undefined) throw invalidArgument(`manifest.json: image config ${JSON.stringify(entry.Config)} not found in the archive`);
+    if (config === undefined)
+      throw invalidArgument(
+        `manifest.json: image config ${JSON.stringify(entry.Config)} not found in the archive`,
+      );
     const layers = entry.Layers.map((file) => {
       const layer = blobs.get(posix.normalize(file));
-      if (layer === undefined) throw invalidArgument(`manifest.json: layer ${JSON.stringify(file)} not found in the archive`);
+      if (layer === undefined)
+        throw invalidArgument(`manifest.json: layer ${JSON.stringify(file)} not found in the archive`);
       return descriptorJson(layer);
     });
     const configDesc: OciDescriptor = { ...config, mediaType: MediaTypes.dockerConfig };
@@ -186,8 +230,15 @@ async function writeDockerIndex(
     }
     for (const tag of entry.RepoTags) {
       const name = normalizeDockerRef(tag);
-      manifests.push({ ...desc, annotations: { [Annotations.imageName]: name, [Annotations.refName]: ociReferenceName(name) } });
+      manifests.push({
+        ...desc,
+        annotations: { [Annotations.imageName]: name, [Annotations.refName]: ociReferenceName(name) },
+      });
     }
   }
-  return writeJsonBlob(content, { schemaVersion: 2, manifests: manifests.map(descriptorJson) }, MediaTypes.ociIndex);
+  return writeJsonBlob(
+    content,
+    { schemaVersion: 2, manifests: manifests.map(descriptorJson) },
+    MediaTypes.ociIndex,
+  );
 }
