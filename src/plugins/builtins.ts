@@ -13,14 +13,21 @@ import { imagesService } from "./services/images/service.js";
 import { introspectionService } from "./services/introspection/service.js";
 import { leasesService } from "./services/leases/service.js";
 import { namespacesService } from "./services/namespaces/service.js";
+import { snapshotsService } from "./services/snapshots/service.js";
+import { snapshotsServicePlugin } from "./services/snapshots/snapshotters.js";
 import { versionService } from "./services/version/service.js";
+import { nativeSnapshotterPlugin } from "./snapshots/native/plugin.js";
+import { overlaySnapshotterPlugin } from "./snapshots/overlay/plugin.js";
 import { deprecationsPlugin } from "./warning/plugin.js";
 
 export const builtinPlugins: readonly PluginRegistration[] = [
   exchangePlugin,
   deprecationsPlugin,
+  overlaySnapshotterPlugin as PluginRegistration,
+  nativeSnapshotterPlugin as PluginRegistration,
   metadataPlugin as PluginRegistration,
   localContentPlugin,
+  snapshotsServicePlugin,
   gcPlugin as PluginRegistration,
   contentService,
   versionService,
@@ -30,6 +37,7 @@ export const builtinPlugins: readonly PluginRegistration[] = [
   imagesService,
   containersService,
   leasesService,
+  snapshotsService,
   introspectionService,
   healthService,
 ];

@@ -1,6 +1,7 @@
 // Garbage collection: mark from the roots of every namespace (graph.ts), remove unreachable
-// metadata (blobs, ingests, expired images and leases), then remove from the local content
-// store the blobs no namespace records and the ingests no namespace writes any more.
+// metadata (blobs, ingests, snapshots, expired images and leases), then remove from the local
+// content store the blobs no namespace records and the ingests no namespace writes any more,
+// and from each backend snapshotter whose records changed the snapshots no record refers to.
 //
 // Correctness while writes go on, without holding the event loop: marking reads the records
 // in slices, yielding between them, while a write barrier (MetadataDB.observeWrites) notes
@@ -10,6 +11,8 @@
 // Marks only grow, so a short transaction per chunk of removals keeps this true. The local
 // store is swept blob by blob under withBlobLock (blob-lock.ts), checking right before each
 // removal that no record was added since (the barrier keeps running until the end).
+// Snapshot records are swept children first, so that a parent never goes before its child;
+// backend snapshotters guard the snapshots they are making themselves (metadata/snapshots.ts).
 
 import { setImmediate } from "node:timers/promises";
 import type { Key } from "lmdb";
@@ -18,7 +21,17 @@ import { messageOf } from "../../pkg/errdefs/errdefs.js";
 import type { Logger } from "../../pkg/log/log.js";
 import type { LocalContentStore } from "../content/store.js";
 import type { MetadataDB } from "../metadata/db.js";
-import { blobKey, type IngestRecord, imageKey, ingestKey, leaseKey, prefixes } from "../metadata/keys.js";
+import {
+  blobKey,
+  type IngestRecord,
+  imageKey,
+  ingestKey,
+  leaseKey,
+  prefixes,
+  type SnapshotRecord,
+  snapshotChildKey,
+  snapshotKey,
+} from "../metadata/keys.js";
 import { withBlobLock } from "./blob-lock.js";
 import { classify, Graph, type SweepType } from "./graph.js";
 
@@ -31,6 +44,8 @@ export interface GcStats {
   longestTransactionMs: number;
   /** The local store sweep; 0 when nothing called for one. */
   contentMs: number;
+  /** Collecting backend snapshotters; 0 when none was due. */
+  snapshotsMs: number;
   removed: {
     leases: number;
     images: number;
@@ -38,14 +53,30 @@ export interface GcStats {
     ingests: number;
     localBlobs: number;
     localIngests: number;
+    snapshots: number;
+    backendSnapshots: number;
   };
   /** Images removed (expired and unreferenced), for ImageDelete events. */
   removedImages: Array<{ namespace: string; name: string }>;
+  /** Snapshot records removed, for SnapshotRemove events. */
+  removedSnapshots: Array<{ namespace: string; snapshotter: string; key: string }>;
+}
+
+/** A backend snapshotter under its metadata records (metadata/snapshots.ts). */
+export interface CollectedSnapshotter {
+  readonly name: string;
+  /** Whether records went away since its backend was last collected. */
+  readonly dirty: boolean;
+  markDirty(): void;
+  /** Removes backend snapshots no record refers to; resolves with how many. */
+  collectBackend(): Promise<number>;
 }
 
 export interface CollectorOptions {
   /** The local content store to sweep; without it only metadata is collected. */
   local?: LocalContentStore | undefined;
+  /** Backend snapshotters by name, collected after the metadata sweep when dirty. */
+  snapshotters?: ReadonlyMap<string, CollectedSnapshotter> | undefined;
   /** Longest stretch of work between two yields to the event loop, in ms (default 1). */
   sliceMs?: number;
   /** Most records removed by one sweep transaction (default 100). */
@@ -82,13 +113,29 @@ const isDigest = (s: string) => {
 /** Local blob removals the sweep keeps going at once. */
 const LOCAL_REMOVALS_IN_FLIGHT = 16;
 
-const SWEPT: Partial<Record<string, SweepType>> = { blob: "c", ingest: "n", image: "i", lease: "l" };
+const SWEPT: Partial<Record<string, SweepType>> = {
+  blob: "c",
+  ingest: "n",
+  image: "i",
+  lease: "l",
+  snapshot: "s",
+};
+
+/** A snapshot's graph id, "<snapshotter>/<key>", split (snapshotter names hold no "/"). */
+function splitSnapshotId(id: string): { snapshotter: string; key: string } {
+  const slash = id.indexOf("/");
+  return { snapshotter: id.slice(0, slash), key: id.slice(slash + 1) };
+}
 
 const KEY_OF: Record<SweepType, (ns: string, id: string) => Key[]> = {
   c: blobKey,
   n: ingestKey,
   i: imageKey,
   l: leaseKey,
+  s: (ns, id) => {
+    const { snapshotter, key } = splitSnapshotId(id);
+    return snapshotKey(ns, snapshotter, key);
+  },
 };
 
 /** What the local store sweep must keep besides blobs recorded at the scan (graph.ts). */
@@ -177,8 +224,19 @@ export class GarbageCollector {
       metadataMs: 0,
       longestTransactionMs: 0,
       contentMs: 0,
-      removed: { leases: 0, images: 0, blobs: 0, ingests: 0, localBlobs: 0, localIngests: 0 },
+      snapshotsMs: 0,
+      removed: {
+        leases: 0,
+        images: 0,
+        blobs: 0,
+        ingests: 0,
+        localBlobs: 0,
+        localIngests: 0,
+        snapshots: 0,
+        backendSnapshots: 0,
+      },
       removedImages: [],
+      removedSnapshots: [],
     };
     const run = new Collection(this.db, new Graph(new Date()), new Slicer(this.sliceMs, signal), stats);
     const stop = this.db.observeWrites((key) => run.written(key));
@@ -187,6 +245,9 @@ export class GarbageCollector {
       await run.propagate();
       await run.sweep(await run.unreached(), this.sweepChunk);
       stats.metadataMs = performance.now() - started;
+      const snapshotters = this.opts.snapshotters ?? new Map<string, CollectedSnapshotter>();
+      for (const { snapshotter } of stats.removedSnapshots) snapshotters.get(snapshotter)?.markDirty();
+      await this.collectBackends(snapshotters, stats, signal);
       const local = this.opts.local;
       const full = this.fullSweepDue;
       const suspects = [...this.suspects, ...run.removedDigests];
@@ -208,8 +269,38 @@ export class GarbageCollector {
       for (const digest of run.touchedDigests) this.suspects.add(digest);
     }
     stats.elapsedMs = performance.now() - started;
-    this.opts.log?.debug({ ...stats, removedImages: stats.removedImages.length }, "garbage collected");
+    this.opts.log?.debug(
+      {
+        ...stats,
+        removedImages: stats.removedImages.length,
+        removedSnapshots: stats.removedSnapshots.length,
+      },
+      "garbage collected",
+    );
     return stats;
+  }
+
+  /** Collects each dirty backend snapshotter; a failure is reported after the others ran. */
+  private async collectBackends(
+    snapshotters: ReadonlyMap<string, CollectedSnapshotter>,
+    stats: GcStats,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const t = performance.now();
+    let failure: unknown;
+    let ran = false;
+    for (const sn of snapshotters.values()) {
+      if (!sn.dirty) continue;
+      signal?.throwIfAborted();
+      ran = true;
+      try {
+        stats.removed.backendSnapshots += await sn.collectBackend();
+      } catch (err) {
+        failure ??= new Error(`collecting snapshotter ${sn.name}: ${messageOf(err)}`, { cause: err });
+      }
+    }
+    if (ran) stats.snapshotsMs = performance.now() - t;
+    if (failure !== undefined) throw failure;
   }
 }
 
@@ -255,17 +346,52 @@ class Collection {
     while (!this.graph.propagate(this.slicer.deadline)) await this.slicer.yield();
   }
 
-  /** Records read by the scan and not reached (marks only grow: the others stay reached). */
+  /**
+   * Records read by the scan and not reached (marks only grow: the others stay reached).
+   * Snapshots come first, each after its children.
+   */
   async unreached(): Promise<Candidates> {
     const out = new Candidates();
+    const snapshots: Array<{ ns: string; id: string }> = [];
     let n = 0;
     for (const key of this.db.keys(["v1"])) {
       const r = classify(key);
       const type = r === undefined ? undefined : SWEPT[r.kind];
-      if (type !== undefined && this.graph.isGarbage(type, r!.ns, r!.id)) out.push(type, r!.ns, r!.id);
+      if (type === "s" && this.graph.isGarbage(type, r!.ns, r!.id)) snapshots.push(r!);
+      else if (type !== undefined && this.graph.isGarbage(type, r!.ns, r!.id)) out.push(type, r!.ns, r!.id);
       if (++n % 256 === 0 && this.slicer.due()) await this.slicer.yield();
     }
-    return out;
+    const ordered = new Candidates();
+    for (const { ns, id } of this.childrenFirst(snapshots)) ordered.push("s", ns, id);
+    for (let i = 0; i < out.length; i++) ordered.push(out.types[i]!, out.namespaces[i]!, out.ids[i]!);
+    return ordered;
+  }
+
+  /** Orders snapshots so that each comes after every one of its descendants among them. */
+  private childrenFirst(snapshots: Array<{ ns: string; id: string }>): Array<{ ns: string; id: string }> {
+    const depth = new Map<string, number>();
+    const candidates = new Set(snapshots.map(({ ns, id }) => `${ns}\u0000${id}`));
+    const depthOf = (ns: string, id: string): number => {
+      const chain: string[] = [];
+      let d = 0;
+      // Walk up the candidate ancestors (iteratively: chains may be long).
+      for (let cur: string | undefined = id; cur !== undefined; ) {
+        const known = depth.get(`${ns}\u0000${cur}`);
+        if (known !== undefined) {
+          d = known + 1;
+          break;
+        }
+        chain.push(cur);
+        if (chain.length > snapshots.length) break; // a cycle in damaged records
+        const { snapshotter, key } = splitSnapshotId(cur);
+        const parent = this.db.get<SnapshotRecord>(snapshotKey(ns, snapshotter, key))?.parent;
+        const parentId = parent ? `${snapshotter}/${parent}` : undefined;
+        cur = parentId !== undefined && candidates.has(`${ns}\u0000${parentId}`) ? parentId : undefined;
+      }
+      for (const c of chain.reverse()) depth.set(`${ns}\u0000${c}`, d++);
+      return depth.get(`${ns}\u0000${id}`)!;
+    };
+    return snapshots.map((s) => ({ ...s, depth: depthOf(s.ns, s.id) })).sort((a, b) => b.depth - a.depth);
   }
 
   /** Removes the unreachable records, a chunk per transaction. */
@@ -323,6 +449,10 @@ class Collection {
       this.stats.removed.leases++;
       return;
     }
+    if (type === "s") {
+      this.removeSnapshot(ns, id);
+      return;
+    }
     this.db.remove(key);
     if (type === "c") {
       this.graph.blobRemoved(ns, id);
@@ -335,6 +465,22 @@ class Collection {
       this.stats.removed.images++;
       this.stats.removedImages.push({ namespace: ns, name: id });
     }
+  }
+
+  /** Removes a snapshot record, its links to its children and from its parent. */
+  private removeSnapshot(ns: string, id: string): void {
+    const { snapshotter, key } = splitSnapshotId(id);
+    const record = this.db.get<SnapshotRecord>(snapshotKey(ns, snapshotter, key));
+    // Children are garbage too (a reachable child reaches its parent) and went first.
+    for (const { key: child } of [...this.db.range(prefixes.snapshotChildren(ns, snapshotter, key))])
+      this.db.remove(child);
+    if (record?.parent) {
+      const link = snapshotChildKey(ns, snapshotter, record.parent, key);
+      if (this.db.get(link) !== undefined) this.db.remove(link);
+    }
+    this.db.remove(snapshotKey(ns, snapshotter, key));
+    this.stats.removed.snapshots++;
+    this.stats.removedSnapshots.push({ namespace: ns, snapshotter, key });
   }
 
   private blobLive(digest: string): boolean {

@@ -18,7 +18,7 @@ import { isExpired, isLabelledRoot, type LabelRef, labelBackRefs, labelRefs } fr
 
 /** Object kinds: blob, snapshot, image, ingest, lease, container. */
 type Kind = "c" | "s" | "i" | "n" | "l" | "k";
-export type SweepType = "c" | "i" | "n" | "l";
+export type SweepType = "c" | "i" | "n" | "l" | "s";
 
 const REF_KIND: Record<LabelRef["kind"], Kind> = { content: "c", image: "i", snapshot: "s", container: "k" };
 
@@ -148,6 +148,7 @@ export class Graph {
         const parent = (value as { parent?: string }).parent;
         const parentNode = parent ? this.node("s", ns, `${r.snapshotter}/${parent}`) : undefined;
         const node = this.object("s", ns, r.id, labels, parentNode);
+        this.flags[node]! |= OBSERVED;
         if (isLabelledRoot(labels, this.now)) this.mark(node, false);
         return;
       }
@@ -202,7 +203,10 @@ export class Graph {
     return true;
   }
 
-  /** Whether the object was reached (flat or not); meaningful once propagate() is done. */
+  /**
+   * Whether the object was reached (flat or not); meaningful once propagate() is done. A
+   * snapshot's key is "<snapshotter>/<key>".
+   */
   isLive(type: SweepType, ns: string, key: string): boolean {
     const node = this.find(type, ns, key);
     return node !== undefined && (this.flags[node]! & (REACHED | REACHED_FLAT)) !== 0;

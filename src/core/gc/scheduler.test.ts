@@ -9,8 +9,19 @@ const stats = (metadataMs = 1): GcStats => ({
   metadataMs,
   longestTransactionMs: 0,
   contentMs: 0,
-  removed: { leases: 0, images: 0, blobs: 0, ingests: 0, localBlobs: 0, localIngests: 0 },
+  snapshotsMs: 0,
+  removed: {
+    leases: 0,
+    images: 0,
+    blobs: 0,
+    ingests: 0,
+    localBlobs: 0,
+    localIngests: 0,
+    snapshots: 0,
+    backendSnapshots: 0,
+  },
   removedImages: [],
+  removedSnapshots: [],
 });
 
 const policy = (p: Partial<SchedulerPolicy> = {}): SchedulerPolicy => ({

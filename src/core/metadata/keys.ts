@@ -11,8 +11,12 @@
 //   ["v1", ns, "leases", id, type, resourceId]      true: a resource held by the lease;
 //                                                   type is "content", "ingests", "images" or
 //                                                   "snapshots/<snapshotter>", as containerd's
-//   ["v1", ns, "snapshots", snapshotter, key]       snapshot record (filesystems issue)
+//   ["v1", ns, "snapshots", snapshotter, key]       SnapshotRecord
+//   ["v1", ns, "snapshots", snapshotter, key, "children", child]
+//                                                   true: child's parent is key
 //   ["v1", ns, "sandboxes", id]                     sandbox record
+//   ["meta", "snapshot-sequence"]                   last sequence number used in a snapshot's
+//                                                   backend key
 //
 // Records hold plain data (strings, numbers, Dates, Uint8Arrays, plain objects): core knows
 // nothing of protobuf, so `Any` values travel as { typeUrl, value } pairs of bytes.
@@ -37,6 +41,12 @@ export const snapshotKey = (ns: string, snapshotter: string, key: string) => [
   snapshotter,
   key,
 ];
+export const snapshotChildKey = (ns: string, snapshotter: string, parent: string, child: string) => [
+  ...snapshotKey(ns, snapshotter, parent),
+  "children",
+  child,
+];
+export const SNAPSHOT_SEQUENCE_KEY = ["meta", "snapshot-sequence"];
 export const sandboxKey = (ns: string, id: string) => ["v1", ns, "sandboxes", id];
 
 /** Prefixes to range over all records of a kind in a namespace. */
@@ -48,6 +58,10 @@ export const prefixes = {
   leases: (ns: string) => ["v1", ns, "leases"],
   leaseResources: (ns: string, lease: string) => ["v1", ns, "leases", lease],
   snapshots: (ns: string, snapshotter: string) => ["v1", ns, "snapshots", snapshotter],
+  snapshotChildren: (ns: string, snapshotter: string, parent: string) => [
+    ...snapshotKey(ns, snapshotter, parent),
+    "children",
+  ],
   sandboxes: (ns: string) => ["v1", ns, "sandboxes"],
 };
 
@@ -108,6 +122,20 @@ export interface IngestRecord {
   expected?: string | undefined;
   /** When the ingest may be collected even if nobody aborted it (from gc.expire). */
   expiresAt?: Date | undefined;
+}
+
+/**
+ * A snapshot as a namespace sees it; its data lives in the backend snapshotter under
+ * `backendKey` ("<ns>/<sequence>/<key>", unique across namespaces and reuses of a key).
+ * The kind is the backend's.
+ */
+export interface SnapshotRecord {
+  backendKey: string;
+  /** The committed parent's name in the same namespace and snapshotter; "" for none. */
+  parent: string;
+  labels: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
 export interface LeaseRecord {

@@ -2,10 +2,12 @@
 // keys and defaults. It counts metadata writes from the events services publish (deletions:
 // topics ending in /delete or /remove) plus what others report through mutated(), and runs
 // the collector over the metadata and the local content store; a /content/delete names the
-// blob whose local copy the next collection checks. Images the collector removes are
-// announced on /images/delete, as containerd does.
+// blob whose local copy the next collection checks. Images and snapshots the collector
+// removes are announced on /images/delete and /snapshot/remove, as containerd does; backend
+// snapshotters are collected through the metadata snapshotters (snapshots-service).
 import { create } from "@bufbuild/protobuf";
 import { ImageDeleteSchema } from "../../api/events/image_pb.js";
+import { SnapshotRemoveSchema } from "../../api/events/snapshot_pb.js";
 import type { LocalContentStore } from "../../core/content/store.js";
 import type { Exchange } from "../../core/events/exchange.js";
 import { GarbageCollector, type GcStats } from "../../core/gc/collector.js";
@@ -18,6 +20,11 @@ import type { PluginRegistration } from "../../pkg/plugin/types.js";
 import { CONTENT_PLUGIN_TYPE } from "../content/local/plugin.js";
 import { EVENT_PLUGIN_TYPE } from "../events/plugin.js";
 import { METADATA_PLUGIN_TYPE } from "../metadata/plugin.js";
+import {
+  type MetadataSnapshotters,
+  SERVICE_PLUGIN_TYPE,
+  SNAPSHOTS_SERVICE_ID,
+} from "../services/snapshots/snapshotters.js";
 
 export const GC_PLUGIN_TYPE = "io.containerd.gc.v1";
 
@@ -42,7 +49,7 @@ const DELETION = /\/(delete|remove)$/;
 export const gcPlugin: PluginRegistration<GcConfig> = {
   type: GC_PLUGIN_TYPE,
   id: "scheduler",
-  requires: [METADATA_PLUGIN_TYPE, EVENT_PLUGIN_TYPE, CONTENT_PLUGIN_TYPE],
+  requires: [METADATA_PLUGIN_TYPE, EVENT_PLUGIN_TYPE, CONTENT_PLUGIN_TYPE, SERVICE_PLUGIN_TYPE],
   config: () => ({
     pause_threshold: 0.02,
     deletion_threshold: 0,
@@ -64,6 +71,7 @@ export const gcPlugin: PluginRegistration<GcConfig> = {
     const collector = new GarbageCollector(ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE), {
       // The collector sweeps metadata alone when the local store is disabled.
       local: ctx.getAll<LocalContentStore>(CONTENT_PLUGIN_TYPE).get("content"),
+      snapshotters: ctx.getAll<MetadataSnapshotters>(SERVICE_PLUGIN_TYPE).get(SNAPSHOTS_SERVICE_ID),
       log,
     });
     let publishing = false;
@@ -74,6 +82,8 @@ export const gcPlugin: PluginRegistration<GcConfig> = {
         try {
           for (const { namespace, name } of stats.removedImages)
             events.publish(namespace, "/images/delete", create(ImageDeleteSchema, { name }));
+          for (const { namespace, snapshotter, key } of stats.removedSnapshots)
+            events.publish(namespace, "/snapshot/remove", create(SnapshotRemoveSchema, { key, snapshotter }));
         } finally {
           publishing = false;
         }
