@@ -1,11 +1,13 @@
 // Every plugin compiled into berthd, in registration order.
 import type { PluginRegistration } from "../pkg/plugin/types.js";
 import { localContentPlugin } from "./content/local/plugin.js";
+import { walkingDiffPlugin } from "./diff/plugin.js";
 import { exchangePlugin } from "./events/plugin.js";
 import { gcPlugin } from "./gc/plugin.js";
 import { metadataPlugin } from "./metadata/plugin.js";
 import { containersService } from "./services/containers/service.js";
 import { contentService } from "./services/content/service.js";
+import { diffGrpcService, diffServicePlugin } from "./services/diff/service.js";
 import { eventsService } from "./services/events/service.js";
 import { ttrpcEventsService } from "./services/events/ttrpc.js";
 import { healthService } from "./services/healthcheck/service.js";
@@ -38,6 +40,9 @@ export const builtinPlugins: readonly PluginRegistration[] = [
   containersService,
   leasesService,
   snapshotsService,
+  walkingDiffPlugin,
+  diffServicePlugin as PluginRegistration,
+  diffGrpcService,
   introspectionService,
   healthService,
 ];

@@ -30,6 +30,8 @@ export interface CompareOptions {
   labels?: Record<string, string>;
   /** Lease holding the written blob until the caller references it. */
   lease?: string;
+  /** Times later than this are written as this (reproducible layers, SOURCE_DATE_EPOCH). */
+  sourceDateEpoch?: Date;
   signal?: AbortSignal;
 }
 

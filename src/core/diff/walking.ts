@@ -1,0 +1,275 @@
+// The walking differ, as containerd's: Apply streams a layer blob from content, verifying it as
+// it is read, through decompression into the tar applier; Compare mounts both trees, walks them
+// side by side (pkg/archive/diff.ts) and writes the compressed tar into content.
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { Readable, Transform, type TransformCallback, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import { applyTar } from "../../pkg/archive/apply.js";
+import { compressStream } from "../../pkg/archive/compress.js";
+import type { Compression } from "../../pkg/archive/compression.js";
+import { decompress } from "../../pkg/archive/compression.js";
+import { diffTar } from "../../pkg/archive/diff.js";
+import { parseDigest } from "../../pkg/digest/digest.js";
+import {
+  failedPrecondition,
+  invalidArgument,
+  isAlreadyExists,
+  unimplemented,
+} from "../../pkg/errdefs/errdefs.js";
+import type { ContentMetadata } from "../metadata/content.js";
+import type { Descriptor } from "../metadata/keys.js";
+import { withTempMount } from "../mount/mount.js";
+import type { Mount } from "../mount/types.js";
+import {
+  type Applier,
+  type ApplyOptions,
+  type CompareOptions,
+  type Comparer,
+  LayerMediaTypes,
+} from "./diff.js";
+
+export const UNCOMPRESSED_LABEL = "containerd.io/uncompressed";
+
+export class WalkingDiffer implements Applier, Comparer {
+  constructor(private readonly content: ContentMetadata) {}
+
+  async apply(desc: Descriptor, mounts: Mount[], opts: ApplyOptions): Promise<Descriptor> {
+    const declared = layerCompression(desc.mediaType);
+    const info = this.content.info(opts.namespace, desc.digest);
+    if (desc.size > 0 && desc.size !== info.size)
+      throw failedPrecondition(
+        `layer ${desc.digest}: descriptor size ${desc.size} does not match the blob's ${info.size} bytes`,
+      );
+    const verified = new VerifyingStream(desc.digest, info.size);
+    // A read error ends `verified` with it; pipeline's own rejection adds nothing.
+    pipeline(Readable.from(this.content.read(opts.namespace, desc.digest, 0, 0)), verified).catch(() => {});
+    const tar = new DigestingStream();
+    const applied = (async () => {
+      const { compression, stream } = await decompress(verified);
+      if (declared === "none" && compression !== "none")
+        throw invalidArgument(
+          `layer ${desc.digest}: media type ${desc.mediaType} is an uncompressed tar but the blob is ${compression}`,
+        );
+      stream.on("error", (err) => tar.destroy(err));
+      stream.pipe(tar);
+      await applyTo(mounts, tar, opts);
+      // Whatever follows the end-of-archive blocks counts towards the digest, as in containerd.
+      tar.resume();
+      await new Promise<void>((resolve, reject) => {
+        if (tar.readableEnded) resolve();
+        tar.once("end", resolve).once("error", reject);
+      });
+    })();
+    try {
+      await applied;
+    } catch (err) {
+      if (!verified.destroyed) verified.destroy();
+      // A corrupt blob usually shows up downstream first, as a tar or decompression error:
+      // report the cause instead.
+      throw verified.failure ?? (await this.corruption(opts.namespace, desc.digest, info.size)) ?? err;
+    }
+    if (verified.failure !== undefined) throw verified.failure;
+    return { mediaType: LayerMediaTypes.ociTar, digest: tar.digest(), size: tar.bytes, annotations: {} };
+  }
+
+  /** What is wrong with a blob in the store, read once more from the start; undefined if nothing. */
+  private async corruption(ns: string, digest: string, size: number): Promise<Error | undefined> {
+    const check = new VerifyingStream(digest, size);
+    try {
+      await pipeline(
+        Readable.from(this.content.read(ns, digest, 0, 0)),
+        check,
+        new Writable({ write: (_c, _e, cb) => cb() }),
+      );
+    } catch {
+      // check.failure says whether the data was at fault
+    }
+    return check.failure;
+  }
+
+  async compare(lower: Mount[], upper: Mount[], opts: CompareOptions): Promise<Descriptor> {
+    const mediaType = opts.mediaType || LayerMediaTypes.ociTarGzip;
+    const compression = DIFF_COMPRESSION[mediaType];
+    if (compression === undefined) throw unimplemented(`unsupported diff media type: ${mediaType}`);
+    return withTempMount(readOnly(lower), (lowerRoot) =>
+      withTempMount(readOnly(upper), async (upperRoot) => {
+        const { namespace: ns, lease } = opts;
+        const ref = opts.ref || uniqueRef();
+        const writer = await this.content.writer(ns, ref, { size: 0, digest: "" }, lease);
+        const tar = new DigestingStream();
+        let digest: string;
+        try {
+          if (writer.status().offset > 0) await writer.truncate(0);
+          await pipeline(
+            diffTar(lowerRoot, upperRoot, { sourceDateEpoch: opts.sourceDateEpoch, signal: opts.signal }),
+            tar,
+            compressStream(compression),
+            new Writable({
+              write: (chunk: Buffer, _enc, cb) => writer.write(chunk).then(() => cb(), cb),
+            }),
+            { signal: opts.signal },
+          );
+          digest = writer.digest();
+          const labels = { ...opts.labels, [UNCOMPRESSED_LABEL]: tar.digest() };
+          try {
+            await writer.commit(0, digest, labels);
+          } catch (err) {
+            if (!isAlreadyExists(err)) throw err;
+          }
+        } catch (err) {
+          await writer.close().catch(() => {});
+          if (!opts.ref) await this.content.abort(ns, ref, lease).catch(() => {});
+          throw err;
+        }
+        // A blob that existed already keeps its labels; it gets the uncompressed one if missing.
+        let info = this.content.info(ns, digest);
+        if (info.labels[UNCOMPRESSED_LABEL] === undefined)
+          info = await this.content.update(ns, digest, { [UNCOMPRESSED_LABEL]: tar.digest() }, [
+            `labels.${UNCOMPRESSED_LABEL}`,
+          ]);
+        return { mediaType, digest, size: info.size, annotations: {} };
+      }),
+    );
+  }
+}
+
+const DIFF_COMPRESSION: Record<string, Compression> = {
+  [LayerMediaTypes.ociTar]: "none",
+  [LayerMediaTypes.ociTarGzip]: "gzip",
+  [LayerMediaTypes.ociTarZstd]: "zstd",
+};
+
+const DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar";
+const DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar";
+
+/**
+ * The compression a layer media type declares, "detect" where the type does not say (Docker's
+ * plain tar type, which is often compressed anyway). Anything else is not a layer this applier
+ * knows: NotImplemented, so that a service with several differs tries the next.
+ */
+export function layerCompression(mediaType: string): Compression | "detect" {
+  const [base = "", ...ext] = mediaType.split("+");
+  const known = (c: Compression | "detect") => {
+    if (ext.length === 0) return c;
+    if (ext.length === 1 && (ext[0] === "gzip" || ext[0] === "zstd")) return ext[0];
+    return undefined;
+  };
+  let compression: Compression | "detect" | undefined;
+  switch (base) {
+    case LayerMediaTypes.ociTar:
+    case LayerMediaTypes.ociNondistTar:
+      compression = known("none");
+      break;
+    case DOCKER_LAYER:
+    case DOCKER_FOREIGN_LAYER:
+      compression = ext.length === 0 ? "detect" : undefined;
+      break;
+    case `${DOCKER_LAYER}.gzip`:
+    case `${DOCKER_FOREIGN_LAYER}.gzip`:
+      compression = ext.length === 0 ? "gzip" : undefined;
+      break;
+    case `${DOCKER_LAYER}.zstd`:
+      compression = ext.length === 0 ? "zstd" : undefined;
+      break;
+  }
+  if (compression === undefined)
+    throw unimplemented(`unsupported layer media type ${JSON.stringify(mediaType)}`);
+  return compression;
+}
+
+/**
+ * Writes the tar onto the mounts. A single overlay mount is applied straight into its upper
+ * directory with overlayfs whiteouts (containerd's shortcut); anything else is mounted and
+ * applied with whiteouts as deletions.
+ */
+async function applyTo(mounts: Mount[], tar: Readable, opts: ApplyOptions): Promise<void> {
+  const [only] = mounts;
+  if (mounts.length === 1 && only !== undefined) {
+    const upper = overlayDirs(only);
+    if (upper !== undefined) {
+      await applyTar(upper.upperdir, tar, { whiteouts: "overlay", signal: opts.signal });
+      if (opts.syncFs) await syncFs(upper.upperdir);
+      return;
+    }
+  }
+  await withTempMount(mounts, (root) => applyTar(root, tar, { whiteouts: "deletion", signal: opts.signal }));
+  if (opts.syncFs && mounts.length === 1 && only?.type === "bind") await syncFs(only.source);
+}
+
+function overlayDirs(m: Mount): { upperdir: string } | undefined {
+  if (m.type !== "overlay") return undefined;
+  const upperdir = m.options.find((o) => o.startsWith("upperdir="))?.slice("upperdir=".length);
+  return upperdir === undefined ? undefined : { upperdir };
+}
+
+// syncfs(2) through coreutils' `sync --file-system` until src/pkg/sys offers the call itself.
+async function syncFs(path: string): Promise<void> {
+  try {
+    await promisify(execFile)("sync", ["--file-system", path]);
+  } catch (err) {
+    throw new Error(`syncfs ${JSON.stringify(path)}: ${(err as { stderr?: string }).stderr?.trim() || err}`);
+  }
+}
+
+function readOnly(mounts: Mount[]): Mount[] {
+  return mounts.map((m) => (m.options.includes("ro") ? m : { ...m, options: [...m.options, "ro"] }));
+}
+
+function uniqueRef(): string {
+  return `${process.hrtime.bigint()}-${randomBytes(3).toString("base64url")}`;
+}
+
+/** Passes a blob through, checking its size and digest; `failure` says what did not match. */
+class VerifyingStream extends Transform {
+  failure: Error | undefined;
+  private readonly hash;
+  private bytes = 0;
+
+  constructor(
+    private readonly digest: string,
+    private readonly size: number,
+  ) {
+    super();
+    this.hash = createHash(parseDigest(digest).algorithm);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.size) {
+      cb(this.fail(`more than the expected ${this.size} bytes`));
+      return;
+    }
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const actual = `${parseDigest(this.digest).algorithm}:${this.hash.digest("hex")}`;
+    if (this.bytes !== this.size) cb(this.fail(`${this.bytes} bytes, expected ${this.size}`));
+    else if (actual !== this.digest) cb(this.fail(`digest ${actual}`));
+    else cb();
+  }
+
+  private fail(what: string): Error {
+    this.failure = failedPrecondition(`layer ${this.digest}: content store returned ${what}`);
+    return this.failure;
+  }
+}
+
+/** Passes bytes through, computing their sha256 and count. */
+class DigestingStream extends Transform {
+  bytes = 0;
+  private readonly hash = createHash("sha256");
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+
+  digest(): string {
+    return `sha256:${this.hash.copy().digest("hex")}`;
+  }
+}
