@@ -132,6 +132,24 @@ describe("berthctl images against berthd", () => {
     assert.deepEqual(names, [image.diffIds[0]]);
   });
 
+  test("a hostile layer is refused with a clear error and leaves no snapshot", async () => {
+    const hostile = await buildImage({
+      layers: [
+        [{ name: "ok", data: "fine\n" }],
+        [
+          { name: "escape", type: "symlink", linkname: "/tmp" },
+          { name: "escape/berth-hostile-layer", data: "outside\n" },
+        ],
+      ],
+    });
+    await writeOciArchive(join(d.dir, "hostile.tar"), hostile, { name: "docker.io/library/bb:hostile" });
+    await assert.rejects(ctl("-n", "hostile", "images", "import", join(d.dir, "hostile.tar")), (e: Error) =>
+      e.message.includes(hostile.layers[1]!.digest),
+    );
+    assert.ok(!existsSync("/tmp/berth-hostile-layer"), "nothing written through the symlink");
+    assert.deepEqual(await snapshotNames("hostile"), [hostile.diffIds[0]]);
+  });
+
   test("export and re-import through berthctl", async () => {
     const out = join(d.dir, "export.tar");
     await ctl("-n", "oci", "images", "export", out, "docker.io/library/bb:oci");
