@@ -3,7 +3,7 @@
 // lease the work runs under as `containerd-lease`, so that what an import or unpack writes is
 // held until it is referenced. This is how ctr 1.6 imports and unpacks: client-side.
 
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema, timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -85,9 +85,12 @@ export class GrpcContentStore implements ContentStore {
         for await (const _ of data);
         return { digest: expected.digest, size: expected.size ?? (await this.info(expected.digest)).size };
       }
-      // Always from the start: a leftover ingest of this ref may hold other bytes.
+      // Always from the start: a leftover ingest of this ref may hold other bytes. The digest
+      // is computed here too, to name a blob the namespace turns out to hold already.
+      const hash = createHash("sha256");
       let offset = 0;
       for await (const chunk of rechunk(data, WRITE_CHUNK)) {
+        hash.update(chunk);
         await call(() => session.write(chunk, offset));
         offset += chunk.length;
       }
@@ -96,8 +99,8 @@ export class GrpcContentStore implements ContentStore {
         const done = await call(() => session.commit(expected.size ?? offset, expected.digest ?? "", labels));
         return { digest: done.digest, size: offset };
       } catch (err) {
-        if ((err as BerthError).code !== Code.AlreadyExists || expected.digest === undefined) throw err;
-        return { digest: expected.digest, size: offset };
+        if ((err as BerthError).code !== Code.AlreadyExists) throw err;
+        return { digest: expected.digest ?? `sha256:${hash.digest("hex")}`, size: offset };
       }
     } finally {
       await session.close();
