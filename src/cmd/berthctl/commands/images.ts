@@ -7,6 +7,7 @@ import { type Image, ImageSchema, Images } from "../../../api/services/images/v1
 import { isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
 import type { Globals } from "../globals.js";
 import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
+import { imageArchiveCommands } from "./images-archive.js";
 
 const imageJson = (i: Image) => ({
   name: i.name,
@@ -34,6 +35,7 @@ function formatBytes(n: number): string {
 
 export function imagesCommand(program: Command, globals: () => Globals): void {
   const images = program.command("images").alias("image").alias("i").description("manage image records");
+  imageArchiveCommands(images, globals);
 
   images
     .command("ls [filters...]")

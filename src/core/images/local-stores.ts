@@ -1,0 +1,101 @@
+// The image-handling interfaces over the daemon's own metadata stores, for one namespace and
+// lease: what daemon-side import, export and unpack (the Transfer service) run on.
+import { isAlreadyExists, isNotFound } from "../../pkg/errdefs/errdefs.js";
+import type { ContentMetadata } from "../metadata/content.js";
+import type { ImageStore as MetadataImageStore } from "../metadata/images.js";
+import type { BlobInfo, ContentStore, ImageSpec, ImageStore } from "./stores.js";
+
+export class LocalContentStore implements ContentStore {
+  constructor(
+    private readonly content: ContentMetadata,
+    private readonly namespace: string,
+    private readonly lease?: string,
+  ) {}
+
+  async info(digest: string): Promise<BlobInfo> {
+    const { size, labels } = this.content.info(this.namespace, digest);
+    return { digest, size, labels };
+  }
+
+  read(desc: { digest: string; size: number }): AsyncIterable<Uint8Array> {
+    return this.content.read(this.namespace, desc.digest, 0, 0);
+  }
+
+  async write(
+    ref: string,
+    data: AsyncIterable<Uint8Array>,
+    expected: { size?: number; digest?: string },
+    labels: Record<string, string> = {},
+  ): Promise<{ digest: string; size: number }> {
+    let writer: Awaited<ReturnType<ContentMetadata["writer"]>>;
+    try {
+      writer = await this.content.writer(
+        this.namespace,
+        ref,
+        { size: expected.size ?? 0, digest: expected.digest ?? "" },
+        this.lease,
+      );
+    } catch (err) {
+      if (!isAlreadyExists(err) || expected.digest === undefined) throw err;
+      await drain(data);
+      return { digest: expected.digest, size: this.content.info(this.namespace, expected.digest).size };
+    }
+    try {
+      // Start over: a leftover ingest under this ref may hold other bytes.
+      if (writer.status().offset > 0) await writer.truncate(0);
+      for await (const chunk of data) await writer.write(chunk);
+      try {
+        return await writer.commit(expected.size ?? 0, expected.digest ?? "", labels);
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+        const digest = writer.digest();
+        return { digest, size: this.content.info(this.namespace, digest).size };
+      }
+    } finally {
+      await writer.close();
+    }
+  }
+
+  async setLabels(digest: string, labels: Record<string, string>): Promise<void> {
+    await this.content.update(
+      this.namespace,
+      digest,
+      labels,
+      Object.keys(labels).map((k) => `labels.${k}`),
+    );
+  }
+}
+
+async function drain(data: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const _ of data);
+}
+
+export class LocalImageStore implements ImageStore {
+  constructor(
+    private readonly images: MetadataImageStore,
+    private readonly namespace: string,
+    private readonly lease?: string,
+  ) {}
+
+  async get(name: string): Promise<ImageSpec> {
+    const { labels, target } = this.images.get(this.namespace, name);
+    return { name, labels, target };
+  }
+
+  async put(image: ImageSpec, opts: { replaceLabels?: boolean } = {}): Promise<ImageSpec> {
+    const leaseOpt = { lease: this.lease };
+    try {
+      const r = await this.images.update(
+        this.namespace,
+        image,
+        opts.replaceLabels ? ["target", "labels"] : ["target"],
+        leaseOpt,
+      );
+      return { name: r.name, labels: r.labels, target: r.target };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      const r = await this.images.create(this.namespace, image, leaseOpt);
+      return { name: r.name, labels: r.labels, target: r.target };
+    }
+  }
+}
