@@ -19,6 +19,7 @@ const exec = promisify(execFile);
 async function startContainerd(dir: string): Promise<{ address: string; proc: ChildProcess }> {
   const address = join(dir, "containerd.sock");
   const config = join(dir, "config.toml");
+  mkdirSync(dir, { recursive: true });
   writeFileSync(config, 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n');
   const proc = spawn(
     "containerd",
