@@ -56,13 +56,13 @@ describe("a diff applied reproduces the upper tree", () => {
     ];
     const want = await withTempMount(mounts, async (merged) => {
       changeTree(merged);
-      return describeTree(merged, { mtimes: true });
+      return describeTree(merged, { mtimes: true, nlinks: false });
     });
     const applied = join(dirs, "applied");
     execFileSync("cp", ["-a", ovlLower, applied]);
     await applyTar(applied, diffTar(ovlLower, join(dirs, "upper"), { overlayUpper: true }), {
       whiteouts: "deletion",
     });
-    assert.deepEqual(describeTree(applied, { mtimes: true }), want);
+    assert.deepEqual(describeTree(applied, { mtimes: true, nlinks: false }), want);
   });
 });

@@ -123,8 +123,12 @@ export function walk(root: string, rel = ""): string[] {
   return out;
 }
 
-/** One line per path: type, mode, owner, size, mtime, content hash, link target, rdev, xattrs. */
-export function describeTree(root: string, opts: { mtimes?: boolean } = {}): string[] {
+/**
+ * One line per path: type, mode, owner, size, mtime, content hash, link target, rdev, link
+ * count, xattrs. `nlinks: false` leaves link counts out: a merged overlay view reports a lower
+ * file's count as it is in its layer, even where the upper layer replaced the other names.
+ */
+export function describeTree(root: string, opts: { mtimes?: boolean; nlinks?: boolean } = {}): string[] {
   return walk(root).map((path) => {
     const full = join(root, path);
     const st = lstatSync(full, { bigint: true });
@@ -136,7 +140,7 @@ export function describeTree(root: string, opts: { mtimes?: boolean } = {}): str
       );
     if (st.isSymbolicLink()) fields.push(`target=${readlinkSync(full)}`);
     if (st.isCharacterDevice() || st.isBlockDevice()) fields.push(`rdev=${st.rdev}`);
-    if (!st.isDirectory() && st.nlink > 1n) fields.push(`nlink=${st.nlink}`);
+    if (opts.nlinks !== false && !st.isDirectory() && st.nlink > 1n) fields.push(`nlink=${st.nlink}`);
     if (opts.mtimes && !st.isDirectory()) fields.push(`mtime=${st.mtimeMs / 1000n}`);
     for (const name of llistxattr(full).sort())
       fields.push(`xattr.${name}=${lgetxattr(full, name)?.toString("hex")}`);
