@@ -2,13 +2,16 @@
 // file per input, for tests and library use), and bundle each command into one file under
 // dist/bundle/ so that starting berthd, berthctl or the shim loads a single module.
 import { execFileSync } from "node:child_process";
-import { globSync, mkdirSync } from "node:fs";
+import { globSync, mkdirSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
 const root = new URL("..", import.meta.url).pathname;
 const entryPoints = ["src", "test", "bench"].flatMap((dir) =>
   globSync(`${dir}/**/*.ts`, { cwd: root }).filter((f) => !f.endsWith(".d.ts")),
 );
+
+// A fresh dist/ each time: output of a deleted source (a stale test above all) must not linger.
+rmSync(`${root}dist`, { recursive: true, force: true });
 
 function revision() {
   try {
