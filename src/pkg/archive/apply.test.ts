@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { after, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
@@ -361,6 +361,20 @@ test("an aborted apply stops with Canceled", async () => {
   ac.abort();
   const tar = await tarOf([{ name: "f", body: "x" }]);
   await assert.rejects(apply(freshRoot(), tar, { signal: ac.signal }), (e) => codeOf(e) === Code.Canceled);
+  // An abort while waiting for input that never comes.
+  const stalled = new PassThrough();
+  stalled.write(tar.subarray(0, 700));
+  const late = new AbortController();
+  const applying = applyTar(freshRoot(), stalled, { whiteouts: "deletion", signal: late.signal });
+  setTimeout(() => late.abort(), 20);
+  await assert.rejects(applying, (e) => codeOf(e) === Code.Canceled && /aborted/.test(String(e)));
+});
+
+test("a root that is not a directory is refused", async () => {
+  const file = join(base, "not-a-dir");
+  writeFileSync(file, "");
+  await assert.rejects(apply(file, await tarOf([])), /"\/.*not-a-dir" is not a directory/);
+  await assert.rejects(apply(join(base, "missing"), await tarOf([])), /is not a directory/);
 });
 
 test("archives written by GNU tar (pax with xattrs, gnu long names) apply to the same tree", async () => {
