@@ -350,7 +350,10 @@ test("truncated input: a cut tar and a cut gzip layer are errors, not short laye
   await assert.rejects(apply(freshRoot(), tar.subarray(0, 100)), /tar: truncated header/);
   const gz = gzipSync(tar);
   const { stream } = await decompress(Readable.from([gz.subarray(0, gz.length - 20)], { objectMode: false }));
-  await assert.rejects(applyTar(freshRoot(), stream, { whiteouts: "deletion" }), /failed|unexpected end/);
+  await assert.rejects(
+    applyTar(freshRoot(), stream, { whiteouts: "deletion" }),
+    /^BerthError: igzip failed \(exit 1\)/,
+  );
   const corrupt = Buffer.from(tar);
   corrupt[10] = 0x41; // the first header's checksum no longer matches
   await assert.rejects(apply(freshRoot(), corrupt), /tar: invalid header checksum at byte 0/);

@@ -52,6 +52,10 @@ export async function decompress(
     throw invalidArgument(`decompress: ${decoder} is not installed`);
   if (compression === "gzip") {
     const gunzip = createGunzip();
+    // zlib's own messages ("unexpected end of file") do not say what was being read.
+    gunzip.prependListener("error", (err) => {
+      err.message = `gzip: ${err.message}`;
+    });
     return { compression, stream: pipeline(input, gunzip, () => {}) };
   }
   return { compression, stream: Readable.from(zstdDecompressFrames(input), { objectMode: false }) };
