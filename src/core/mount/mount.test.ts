@@ -148,7 +148,7 @@ test("overlay: upper dir writes, whiteouts hide the lower file", async () => {
   assert.ok(existsSync(join(upper, "b"))); // the whiteout device
 });
 
-test("overlay with 200 long lowerdirs (options far past a page) mounts through lowerdir+", async () => {
+test("overlay with 200 long lowerdirs (options far past a page, one path past 255 bytes) mounts through lowerdir+", async () => {
   const layers: string[] = [];
   for (let i = 0; i < 200; i++) {
     const d = dir("many", `${"layer-with-a-rather-long-directory-name-".repeat(3)}${i}`);
@@ -156,12 +156,17 @@ test("overlay with 200 long lowerdirs (options far past a page) mounts through l
     writeFileSync(join(d, "shared"), String(i));
     layers.push(d);
   }
+  // One layer's path is longer than fsconfig takes in one value.
+  const longest = dir("many", "x".repeat(200), "y".repeat(100));
+  writeFileSync(join(longest, "only-long"), "long");
+  layers.push(longest);
   const option = `lowerdir=${layers.join(":")}`;
   assert.ok(option.length > 5 * CLASSIC_DATA_LIMIT);
   const target = dir("many-target");
   await mountAll([{ type: "overlay", source: "overlay", target: "", options: [option, "ro"] }], target);
   try {
-    assert.equal(readdirSync(target).length, 201);
+    assert.equal(readdirSync(target).length, 202);
+    assert.equal(readFileSync(join(target, "only-long"), "utf8"), "long");
     assert.equal(readFileSync(join(target, "only-199"), "utf8"), "199");
     assert.equal(readFileSync(join(target, "shared"), "utf8"), "0"); // the first lowerdir is the top
     assert.throws(() => writeFileSync(join(target, "x"), "x"), { code: "EROFS" });

@@ -1,6 +1,7 @@
 // Overlay mounts. The classic mount(2) takes all options in one page; a long lowerdir chain
 // (hundreds of layers) does not fit, so those go through the new mount API, one fsconfig call
 // per layer ("lowerdir+", Linux 6.5+).
+import { closeSync, constants, openSync } from "node:fs";
 import { release } from "node:os";
 import { invalidArgument } from "../../pkg/errdefs/errdefs.js";
 import * as sys from "../../pkg/sys/mount.js";
@@ -25,6 +26,9 @@ const SB_FLAGS: [number, string][] = [
   [sys.MS_LAZYTIME, "lazytime"],
   [sys.MS_MANDLOCK, "mand"],
 ];
+
+const FSCONFIG_VALUE_MAX = 256;
+const DIR_KEYS = new Set(["lowerdir+", "datadir+", "upperdir", "workdir"]);
 
 /** Whether the running kernel takes "lowerdir+" (one layer per fsconfig call). */
 export function kernelHasLowerdirPlus(kernel = release()): boolean {
@@ -51,7 +55,21 @@ export function mountOverlay(source: string, target: string, flags: number, data
   const params: sys.FsParameter[] = [];
   for (const [flag, name] of SB_FLAGS) if (flags & flag) params.push({ key: name });
   for (const option of data) params.push(...overlayParameters(option));
-  sys.fsmountAt("overlay", source, params, target, attrs);
+  const fds: number[] = [];
+  try {
+    // fsconfig takes at most 255 bytes per value: a longer directory goes by an open descriptor.
+    const short = params.map(({ key, value }) => {
+      if (value === undefined || Buffer.byteLength(value) < FSCONFIG_VALUE_MAX || !DIR_KEYS.has(key)) {
+        return { key, value };
+      }
+      const fd = openSync(value, constants.O_RDONLY | constants.O_DIRECTORY);
+      fds.push(fd);
+      return { key, value: `/proc/self/fd/${fd}` };
+    });
+    sys.fsmountAt("overlay", source, short, target, attrs);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
 }
 
 /** fsconfig parameters for one overlay option; lowerdir becomes one "lowerdir+" per layer. */

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import {
+  chmodSync,
   existsSync,
+  lchownSync,
   linkSync,
   lstatSync,
   mkdirSync,
@@ -15,13 +18,13 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { after, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
 import { unmountAll, withTempMount } from "../../core/mount/mount.js";
 import { Code, codeOf } from "../errdefs/errdefs.js";
-import { lgetxattr, lsetxattr, makedev } from "../sys/index.js";
+import { lgetxattr, lsetxattr, makedev, mknod, S_IFCHR, S_IFIFO } from "../sys/index.js";
 import { type ApplyTarOptions, applyTar } from "./apply.js";
 import { decompress } from "./compression.js";
 
@@ -347,7 +350,10 @@ test("truncated input: a cut tar and a cut gzip layer are errors, not short laye
   await assert.rejects(apply(freshRoot(), tar.subarray(0, 100)), /tar: truncated header/);
   const gz = gzipSync(tar);
   const { stream } = await decompress(Readable.from([gz.subarray(0, gz.length - 20)], { objectMode: false }));
-  await assert.rejects(applyTar(freshRoot(), stream, { whiteouts: "deletion" }), /failed|unexpected end/);
+  await assert.rejects(
+    applyTar(freshRoot(), stream, { whiteouts: "deletion" }),
+    /^BerthError: igzip failed \(exit 1\)/,
+  );
   const corrupt = Buffer.from(tar);
   corrupt[10] = 0x41; // the first header's checksum no longer matches
   await assert.rejects(apply(freshRoot(), corrupt), /tar: invalid header checksum at byte 0/);
@@ -358,4 +364,68 @@ test("an aborted apply stops with Canceled", async () => {
   ac.abort();
   const tar = await tarOf([{ name: "f", body: "x" }]);
   await assert.rejects(apply(freshRoot(), tar, { signal: ac.signal }), (e) => codeOf(e) === Code.Canceled);
+  // An abort while waiting for input that never comes.
+  const stalled = new PassThrough();
+  stalled.write(tar.subarray(0, 700));
+  const late = new AbortController();
+  const applying = applyTar(freshRoot(), stalled, { whiteouts: "deletion", signal: late.signal });
+  setTimeout(() => late.abort(), 20);
+  await assert.rejects(applying, (e) => codeOf(e) === Code.Canceled && /aborted/.test(String(e)));
 });
+
+test("a root that is not a directory is refused", async () => {
+  const file = join(base, "not-a-dir");
+  writeFileSync(file, "");
+  await assert.rejects(apply(file, await tarOf([])), /"\/.*not-a-dir" is not a directory/);
+  await assert.rejects(apply(join(base, "missing"), await tarOf([])), /is not a directory/);
+});
+
+test("archives written by GNU tar (pax with xattrs, gnu long names) apply to the same tree", async () => {
+  const src = freshRoot();
+  const longDir = join(src, "d".repeat(120), "e".repeat(120));
+  mkdirSync(longDir, { recursive: true });
+  writeFileSync(join(longDir, "f".repeat(200)), "long");
+  symlinkSync("t".repeat(180), join(src, "long-symlink"));
+  linkSync(join(longDir, "f".repeat(200)), join(src, "long-hardlink"));
+  writeFileSync(join(src, "ping"), "elf");
+  lsetxattr(join(src, "ping"), "security.capability", CAP);
+  lsetxattr(join(src, "ping"), "user.bin", Buffer.from([0, 0xff, 0xfe, 10]));
+  writeFileSync(join(src, "suid"), "");
+  chmodSync(join(src, "suid"), 0o4711);
+  lchownSync(join(src, "suid"), 12, 34);
+  mknod(join(src, "fifo"), S_IFIFO | 0o600);
+  mknod(join(src, "tty"), S_IFCHR | 0o620, makedev(5, 0));
+  for (const format of ["posix", "gnu"]) {
+    const xattrs = format === "posix" ? ["--xattrs", "--xattrs-include=*"] : [];
+    const args = [...xattrs, `--format=${format}`, "-C", src, "-cf", "-", "."];
+    const tar = execFileSync("tar", args, { maxBuffer: 1 << 26 });
+    const root = freshRoot();
+    await apply(root, tar);
+    assert.deepEqual(listing(root), listing(src), format);
+    if (format === "posix") {
+      assert.deepEqual(lgetxattr(join(root, "ping"), "security.capability"), CAP);
+      assert.deepEqual(lgetxattr(join(root, "ping"), "user.bin"), Buffer.from([0, 0xff, 0xfe, 10]));
+    }
+  }
+});
+
+// type, mode, owner, size, content, link target, mtime (seconds) and hardlink grouping of a tree.
+function listing(root: string): string[] {
+  const out: string[] = [];
+  const inodes = new Map<number, string>();
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const p = join(root, r);
+      const st = lstatSync(p);
+      const first = inodes.get(st.ino) ?? r;
+      inodes.set(st.ino, first);
+      const content = st.isFile() ? readFileSync(p, "utf8") : st.isSymbolicLink() ? readlinkSync(p) : "";
+      const mtime = st.isDirectory() ? "" : Math.floor(st.mtimeMs / 1000);
+      out.push(`${r} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.rdev} ${content} ${mtime} ${first}`);
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk("");
+  return out;
+}

@@ -79,6 +79,9 @@ export async function applyTar(root: string, tar: Readable, opts: ApplyTarOption
   const reader = new TarReader(tar[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
   const applier = new Applier(root.replace(/\/+$/, "") || "/", opts);
   let entries = 0;
+  // An abort also ends a wait for input that may never come.
+  const onAbort = () => tar.destroy(canceled(`applying layer onto ${root}: aborted`));
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     let slice = performance.now();
     for (let h = await reader.next(); h !== null; h = await reader.next()) {
@@ -95,6 +98,8 @@ export async function applyTar(root: string, tar: Readable, opts: ApplyTarOption
   } catch (err) {
     tar.destroy();
     throw err;
+  } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
   }
   return { tarBytes: reader.bytes, entries };
 }
@@ -106,7 +111,7 @@ class Applier {
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
   /** Directories under root known to be real directories: relative path -> setgid. */
-  private readonly dirs = new Map<string, boolean>([["", false]]);
+  private readonly dirs = new Map<string, boolean>();
   /** Paths this layer wrote, and their ancestors (what an opaque directory keeps). */
   private readonly written = new Set<string>();
   private readonly dirTimes: [string, Timespec, Timespec][] = [];
@@ -118,6 +123,9 @@ class Applier {
   ) {
     this.overlay = opts.whiteouts === "overlay";
     this.parents = this.overlay ? (opts.parents ?? []) : [];
+    const st = lstatSync(root, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) throw invalidArgument(`apply layer: ${q(root)} is not a directory`);
+    this.dirs.set("", (st.mode & S_ISGID) !== 0);
   }
 
   async apply(h: TarHeader, reader: TarReader): Promise<void> {

@@ -3,9 +3,10 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
-import { pipeline, Readable, Transform } from "node:stream";
+import { pipeline, Readable, Transform, type Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { invalidArgument } from "../errdefs/errdefs.js";
+import { setPipeSize } from "../sys/pipe.js";
 import { zstdDecompressFrames } from "./compression-zstd.js";
 
 export type Compression = "none" | "gzip" | "zstd";
@@ -51,6 +52,10 @@ export async function decompress(
     throw invalidArgument(`decompress: ${decoder} is not installed`);
   if (compression === "gzip") {
     const gunzip = createGunzip();
+    // zlib's own messages ("unexpected end of file") do not say what was being read.
+    gunzip.prependListener("error", (err) => {
+      err.message = `gzip: ${err.message}`;
+    });
     return { compression, stream: pipeline(input, gunzip, () => {}) };
   }
   return { compression, stream: Readable.from(zstdDecompressFrames(input), { objectMode: false }) };
@@ -85,6 +90,17 @@ async function peek(input: Readable, n: number): Promise<Buffer> {
   return head;
 }
 
+// The decoder's pipes, enlarged so that it keeps decoding while the event loop is busy.
+function enlargePipe(stream: Readable | Writable): void {
+  const fd = (stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) return;
+  try {
+    setPipeSize(fd, 1 << 20);
+  } catch {
+    // Above the system's pipe-max-size: the default capacity still works.
+  }
+}
+
 const found = new Map<string, boolean>();
 
 function onPath(program: string): boolean {
@@ -110,6 +126,8 @@ function onPath(program: string): boolean {
  */
 function throughProgram(input: Readable, program: string, args: string[]): Readable {
   const child = spawn(program, args, { stdio: ["pipe", "pipe", "pipe"] });
+  enlargePipe(child.stdin);
+  enlargePipe(child.stdout);
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (s: string) => {
     if (stderr.length < 4096) stderr += s;
@@ -124,6 +142,7 @@ function throughProgram(input: Readable, program: string, args: string[]): Reada
     });
   });
   const out = new Transform({
+    readableHighWaterMark: 1 << 20,
     transform(chunk, _enc, cb) {
       cb(null, chunk);
     },

@@ -2,5 +2,6 @@
 export { hasErrno, SysError } from "./libc.js";
 export * from "./mknod.js";
 export * from "./mount.js";
+export * from "./pipe.js";
 export * from "./time.js";
 export * from "./xattr.js";

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -97,4 +98,20 @@ test("lutimes sets nanosecond times on a symlink itself, not on its target", () 
     () => lutimes(join(dir, "none"), { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }),
     /utimensat ".*none": ENOENT/,
   );
+});
+
+test("importing the syscall modules does not load koffi; the first call does", () => {
+  const index = new URL("./index.js", import.meta.url).href;
+  const script = `
+    import { createRequire } from "node:module";
+    const require = createRequire(import.meta.url);
+    const loaded = () => Object.keys(require.cache).some((k) => k.includes("/koffi/"));
+    const sys = await import(${JSON.stringify(index)});
+    const before = loaded();
+    sys.makedev(1, 1);
+    const afterPure = loaded();
+    try { sys.umount2("/nonexistent-berth"); } catch {}
+    console.log(JSON.stringify([before, afterPure, loaded()]));`;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  assert.deepEqual(JSON.parse(out), [false, false, true]);
 });
