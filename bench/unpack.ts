@@ -5,16 +5,14 @@
 //                  overlayfs snapshots through the daemon's Diff and Snapshots services);
 //   unpack alone:  after `ctr images import --no-unpack`, `ctr images mount`, which unpacks
 //                  the image and mounts it (the mount itself takes milliseconds).
-// ctr is the same client for both, so the figures compare the daemons. Prints medians.
+// ctr is the same client for both, so the figures compare the daemons. Each run gets a fresh
+// ext4 filesystem (see freshFilesystem). Prints medians.
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
-import { createGzip } from "node:zlib";
-import { pack as tarPack } from "tar-stream";
+import { buildImage, type Entry, writeOciArchive } from "../test/support/images.js";
 import { median, stop, subjects, untilReady } from "./support.js";
 
 const exec = promisify(execFile);
@@ -24,9 +22,7 @@ const LAYERS = 5;
 const SMALL_FILES = 2000;
 const LARGE_FILES = 8;
 const IMAGE = "docker.io/bench/unpack:latest";
-const ARCHIVE = join(tmpdir(), `berth-bench-unpack-v1-${LAYERS}x${SMALL_FILES}x${LARGE_FILES}.tar`);
-
-const sha256 = (data: Uint8Array | string) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+const ARCHIVE = join(tmpdir(), `berth-bench-unpack-v2-${LAYERS}x${SMALL_FILES}x${LARGE_FILES}.tar`);
 
 /** A deterministic generator (xorshift), so every run and machine builds the same archive. */
 function filler(seed: number) {
@@ -50,90 +46,56 @@ function filler(seed: number) {
   };
 }
 
-/** One layer as a gzip blob: returns its bytes and the digest of the uncompressed tar. */
-async function buildLayer(n: number): Promise<{ blob: Buffer; diffId: string }> {
+/** One layer's entries: directories, small files and large ones, uid/gid 1000. */
+function layerEntries(n: number): Entry[] {
   const rand = filler(n + 1);
-  const tar = tarPack();
-  const gzip = createGzip({ level: 6 });
-  const uncompressed = createHash("sha256");
-  const chunks: Buffer[] = [];
-  tar.on("data", (c: unknown) => {
-    uncompressed.update(c as Buffer);
-  });
-  gzip.on("data", (c: Buffer) => chunks.push(c));
-  const done = pipeline(tar, gzip);
-  const mtime = new Date(1_700_000_000_000);
   const dirs = Array.from({ length: 40 }, (_, d) => `layer${n}/dir${d}`);
-  tar.entry({ name: `layer${n}/`, type: "directory", mode: 0o755, mtime });
-  for (const dir of dirs) tar.entry({ name: `${dir}/`, type: "directory", mode: 0o755, mtime });
-  const file = (name: string, size: number) =>
-    new Promise<void>((resolve, reject) =>
-      tar.entry({ name, mode: 0o644, mtime, uid: 1000, gid: 1000 }, rand.bytes(size), (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
-  for (let i = 0; i < SMALL_FILES; i++)
-    await file(`${dirs[i % dirs.length]}/small-${i}`, 1024 + rand.int(15 * 1024));
-  for (let i = 0; i < LARGE_FILES; i++) await file(`layer${n}/large-${i}.bin`, (1 << 20) + rand.int(7 << 20));
-  tar.finalize();
-  await done;
-  return { blob: Buffer.concat(chunks), diffId: `sha256:${uncompressed.digest("hex")}` };
+  const file = (name: string, size: number): Entry => ({
+    name,
+    mode: 0o644,
+    uid: 1000,
+    gid: 1000,
+    data: rand.bytes(size),
+  });
+  return [
+    { name: `layer${n}`, type: "directory", mode: 0o755 },
+    ...dirs.map((name): Entry => ({ name, type: "directory", mode: 0o755 })),
+    ...Array.from({ length: SMALL_FILES }, (_, i) =>
+      file(`${dirs[i % dirs.length]}/small-${i}`, 1024 + rand.int(15 * 1024)),
+    ),
+    ...Array.from({ length: LARGE_FILES }, (_, i) =>
+      file(`layer${n}/large-${i}.bin`, (1 << 20) + rand.int(7 << 20)),
+    ),
+  ];
 }
 
 /** Writes the OCI layout archive once; later runs reuse it. */
 async function buildArchive(): Promise<void> {
   if (existsSync(ARCHIVE)) return;
-  const layers = [];
-  for (let n = 0; n < LAYERS; n++) layers.push(await buildLayer(n));
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      config: { Cmd: ["/bin/sh"] },
-      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
-    }),
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        digest: sha256(config),
-        size: config.length,
-      },
-      layers: layers.map((l) => ({
-        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
-        digest: sha256(l.blob),
-        size: l.blob.length,
-      })),
-    }),
-  );
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          digest: sha256(manifest),
-          size: manifest.length,
-          annotations: { "io.containerd.image.name": IMAGE, "org.opencontainers.image.ref.name": "latest" },
-          platform: { architecture: "amd64", os: "linux" },
-        },
-      ],
-    }),
-  );
-  const out = tarPack();
-  const written = pipeline(out, createWriteStream(`${ARCHIVE}.partial`));
-  const add = (name: string, data: Buffer) => out.entry({ name, mode: 0o644 }, data);
-  add("oci-layout", Buffer.from(JSON.stringify({ imageLayoutVersion: "1.0.0" })));
-  add("index.json", index);
-  for (const blob of [config, manifest, ...layers.map((l) => l.blob)])
-    add(`blobs/sha256/${sha256(blob).slice(7)}`, blob);
-  out.finalize();
-  await written;
+  const image = await buildImage({ layers: Array.from({ length: LAYERS }, (_, n) => layerEntries(n)) });
+  await writeOciArchive(`${ARCHIVE}.partial`, image, { name: IMAGE });
   renameSync(`${ARCHIVE}.partial`, ARCHIVE);
+}
+
+/**
+ * A new ext4 filesystem (a loop-mounted sparse file) for one run's root and state. Removing
+ * the tens of thousands of files a run writes and then creating as many again on the same
+ * ext4 makes every inode allocation scan past the recently deleted ones (the kernel's
+ * recently_deleted(), seen taking ~1 ms of system time per created file): a fresh filesystem
+ * per run keeps that from the figures, for both daemons alike.
+ */
+async function freshFilesystem(prefix: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  await exec("truncate", ["-s", "4G", `${dir}.img`]);
+  await exec("mkfs.ext4", ["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", `${dir}.img`]);
+  await exec("mount", ["-o", "loop", `${dir}.img`, dir]);
+  return dir;
+}
+
+async function dropFilesystem(dir: string): Promise<void> {
+  await exec("umount", ["-R", dir]);
+  rmSync(`${dir}.img`, { force: true });
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** Seconds the command took. */
@@ -154,7 +116,7 @@ const figures = new Map(
 for (let run = 0; run < RUNS; run++) {
   for (const subject of chosen) {
     for (const phase of ["importUnpack", "unpack"] as const) {
-      const dir = mkdtempSync(join(tmpdir(), `bench-unpack-${subject.name}-`));
+      const dir = await freshFilesystem(`bench-unpack-${subject.name}-`);
       const address = join(dir, "d.sock");
       const proc = subject.start(dir, address);
       try {
@@ -173,7 +135,7 @@ for (let run = 0; run < RUNS; run++) {
         figures.get(subject.name)![phase].push(seconds);
       } finally {
         await stop(proc);
-        rmSync(dir, { recursive: true, force: true });
+        await dropFilesystem(dir);
       }
     }
   }

@@ -10,7 +10,7 @@ import tar from "tar-stream";
 
 export type LayerCompression = "gzip" | "zstd" | "none";
 
-interface Entry {
+export interface Entry {
   name: string;
   type?: "file" | "directory" | "symlink" | "link" | "character-device" | "fifo";
   mode?: number;

@@ -72,6 +72,29 @@ export interface CollectedSnapshotter {
   collectBackend(): Promise<number>;
 }
 
+/** Stats of a collection that did nothing (yet). */
+export function emptyGcStats(): GcStats {
+  return {
+    elapsedMs: 0,
+    metadataMs: 0,
+    longestTransactionMs: 0,
+    contentMs: 0,
+    snapshotsMs: 0,
+    removed: {
+      leases: 0,
+      images: 0,
+      blobs: 0,
+      ingests: 0,
+      localBlobs: 0,
+      localIngests: 0,
+      snapshots: 0,
+      backendSnapshots: 0,
+    },
+    removedImages: [],
+    removedSnapshots: [],
+  };
+}
+
 export interface CollectorOptions {
   /** The local content store to sweep; without it only metadata is collected. */
   local?: LocalContentStore | undefined;
@@ -210,25 +233,7 @@ export class GarbageCollector {
   /** One full collection. Concurrent calls are the caller's to avoid (the scheduler does). */
   async collect(signal?: AbortSignal): Promise<GcStats> {
     const started = performance.now();
-    const stats: GcStats = {
-      elapsedMs: 0,
-      metadataMs: 0,
-      longestTransactionMs: 0,
-      contentMs: 0,
-      snapshotsMs: 0,
-      removed: {
-        leases: 0,
-        images: 0,
-        blobs: 0,
-        ingests: 0,
-        localBlobs: 0,
-        localIngests: 0,
-        snapshots: 0,
-        backendSnapshots: 0,
-      },
-      removedImages: [],
-      removedSnapshots: [],
-    };
+    const stats = emptyGcStats();
     const run = new Collection(this.db, new Graph(new Date()), new Slicer(this.sliceMs, signal), stats);
     const stop = this.db.observeWrites((key) => run.written(key));
     try {

@@ -1,28 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { GcStats } from "./collector.js";
+import { emptyGcStats, type GcStats } from "./collector.js";
 import { GcScheduler, type SchedulerPolicy } from "./scheduler.js";
 
-const stats = (metadataMs = 1): GcStats => ({
-  elapsedMs: metadataMs,
-  metadataMs,
-  longestTransactionMs: 0,
-  contentMs: 0,
-  snapshotsMs: 0,
-  removed: {
-    leases: 0,
-    images: 0,
-    blobs: 0,
-    ingests: 0,
-    localBlobs: 0,
-    localIngests: 0,
-    snapshots: 0,
-    backendSnapshots: 0,
-  },
-  removedImages: [],
-  removedSnapshots: [],
-});
+const stats = (metadataMs = 1): GcStats => ({ ...emptyGcStats(), elapsedMs: metadataMs, metadataMs });
 
 const policy = (p: Partial<SchedulerPolicy> = {}): SchedulerPolicy => ({
   pauseThreshold: 0.02,
