@@ -1,6 +1,7 @@
-// The walking differ, as containerd's: Apply streams a layer blob from content, verifying it as
-// it is read, through decompression into the tar applier; Compare mounts both trees, walks them
-// side by side (pkg/archive/diff.ts) and writes the compressed tar into content.
+// The walking differ, as containerd's: Apply decompresses a layer blob from the local store
+// into the tar applier while the blob is verified against its digest alongside; Compare mounts
+// both trees, walks them side by side (pkg/archive/diff.ts) and writes the compressed tar into
+// content.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -10,7 +11,7 @@ import { promisify } from "node:util";
 import { applyTar } from "../../pkg/archive/apply.js";
 import { compressStream } from "../../pkg/archive/compress.js";
 import type { Compression } from "../../pkg/archive/compression.js";
-import { decompress } from "../../pkg/archive/compression.js";
+import { decompressFile } from "../../pkg/archive/compression.js";
 import { diffTar } from "../../pkg/archive/diff.js";
 import { parseDigest } from "../../pkg/digest/digest.js";
 import {
@@ -43,14 +44,14 @@ export class WalkingDiffer implements Applier, Comparer {
       throw failedPrecondition(
         `layer ${desc.digest}: descriptor size ${desc.size} does not match the blob's ${info.size} bytes`,
       );
-    const verified = new VerifyingStream(desc.digest, info.size);
-    // A read error ends `verified` with it; pipeline's own rejection adds nothing.
-    pipeline(Readable.from(this.content.read(opts.namespace, desc.digest, 0, 0)), verified).catch(() => {});
+    // The decoder reads the blob's file itself while the blob is verified alongside: both read
+    // the same pages, and the event loop is left to the tar applier.
+    const verified = this.verify(opts.namespace, desc.digest, info.size);
     const tar = new DigestingStream();
     // Its errors reach us through applyTar and the drain below, whenever they happen.
     tar.on("error", () => {});
     const applied = (async () => {
-      const { compression, stream } = await decompress(verified);
+      const { compression, stream } = await decompressFile(this.content.local.blobPath(desc.digest));
       if (declared === "none" && compression !== "none")
         throw invalidArgument(
           `layer ${desc.digest}: media type ${desc.mediaType} is an uncompressed tar but the blob is ${compression}`,
@@ -65,20 +66,16 @@ export class WalkingDiffer implements Applier, Comparer {
         tar.once("end", resolve).once("error", reject);
       });
     })();
-    try {
-      await applied;
-    } catch (err) {
-      if (!verified.destroyed) verified.destroy();
-      // A corrupt blob usually shows up downstream first, as a tar or decompression error:
-      // report the cause instead.
-      throw verified.failure ?? (await this.corruption(opts.namespace, desc.digest, info.size)) ?? err;
-    }
-    if (verified.failure !== undefined) throw verified.failure;
+    const [verification, application] = await Promise.allSettled([verified, applied]);
+    // A corrupt blob usually shows up as a tar or decompression error too: report the cause.
+    if (verification.status === "fulfilled" && verification.value !== undefined) throw verification.value;
+    if (verification.status === "rejected") throw verification.reason;
+    if (application.status === "rejected") throw application.reason;
     return { mediaType: LayerMediaTypes.ociTar, digest: tar.digest(), size: tar.bytes, annotations: {} };
   }
 
-  /** What is wrong with a blob in the store, read once more from the start; undefined if nothing. */
-  private async corruption(ns: string, digest: string, size: number): Promise<Error | undefined> {
+  /** What is wrong with a blob in the store, read from the start; undefined if nothing. */
+  private async verify(ns: string, digest: string, size: number): Promise<Error | undefined> {
     const check = new VerifyingStream(digest, size);
     try {
       await pipeline(
@@ -86,8 +83,8 @@ export class WalkingDiffer implements Applier, Comparer {
         check,
         new Writable({ write: (_c, _e, cb) => cb() }),
       );
-    } catch {
-      // check.failure says whether the data was at fault
+    } catch (err) {
+      if (check.failure === undefined) throw err;
     }
     return check.failure;
   }

@@ -2,12 +2,15 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { gzipSync, zstdCompressSync } from "node:zlib";
-import { type Decoder, decompress, detectCompression } from "./compression.js";
+import { type Decoder, decompress, decompressFile, detectCompression } from "./compression.js";
 
 // Compressible but not trivial: random words.
 function sample(size: number): Buffer {
@@ -122,3 +125,27 @@ function children(): string {
     return "";
   }
 }
+
+test("decompressFile: the decoder reads the file itself; a truncated file is an error", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "decompress-file-"));
+  try {
+    const zst = zstdCompressSync(data);
+    const files = { gz, zst, plain: data, cut: gz.subarray(0, gz.length >> 1) };
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
+    for (const decoder of [...gzipDecoders, "auto"] as Decoder[]) {
+      const { compression, stream } = await decompressFile(join(dir, "gz"), { decoder });
+      assert.equal(compression, "gzip");
+      assert.ok((await buffer(stream)).equals(data), `${decoder}: the whole input`);
+      const cut = await decompressFile(join(dir, "cut"), { decoder });
+      await assert.rejects(buffer(cut.stream), `${decoder}: a cut file fails`);
+    }
+    const zstd = await decompressFile(join(dir, "zst"));
+    assert.equal(zstd.compression, "zstd");
+    assert.ok((await buffer(zstd.stream)).equals(data));
+    const plain = await decompressFile(join(dir, "plain"));
+    assert.equal(plain.compression, "none");
+    assert.ok((await buffer(plain.stream)).equals(data));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,7 +1,8 @@
 // Layer compression: detection from the first bytes, and decompression through the fastest
 // decoder installed (igzip, pigz or zstd binaries; Node's zlib otherwise).
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { pipeline, Readable, Transform, type Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
@@ -45,8 +46,7 @@ export async function decompress(
   const compression = detectCompression(await peek(input, 4));
   if (compression === "none") return { compression, stream: input };
   const decoder = opts.decoder ?? "auto";
-  const programs = compression === "gzip" ? GZIP_PROGRAMS : ZSTD_PROGRAMS;
-  const program = programs.find(([name]) => (decoder === "auto" || decoder === name) && onPath(name));
+  const program = decoderProgram(compression, decoder);
   if (program) return { compression, stream: throughProgram(input, program[0], program[1]) };
   if (decoder !== "auto" && decoder !== "node")
     throw invalidArgument(`decompress: ${decoder} is not installed`);
@@ -59,6 +59,33 @@ export async function decompress(
     return { compression, stream: pipeline(input, gunzip, () => {}) };
   }
   return { compression, stream: Readable.from(zstdDecompressFrames(input), { objectMode: false }) };
+}
+
+/**
+ * Like decompress, for a file: a decoder program reads the file itself, so no process of ours
+ * has to pump the compressed bytes into its stdin (that pumping competed with the tar applier
+ * for the event loop and left the decoder waiting for input).
+ */
+export async function decompressFile(
+  path: string,
+  opts: { decoder?: Decoder } = {},
+): Promise<{ compression: Compression; stream: Readable }> {
+  const head = Buffer.alloc(4);
+  const handle = await open(path, "r");
+  try {
+    await handle.read(head, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+  const compression = detectCompression(head);
+  const program = compression === "none" ? undefined : decoderProgram(compression, opts.decoder ?? "auto");
+  if (program === undefined) return decompress(createReadStream(path), opts);
+  return { compression, stream: throughProgram(undefined, program[0], [...program[1], path]) };
+}
+
+function decoderProgram(compression: "gzip" | "zstd", decoder: Decoder): [Decoder, string[]] | undefined {
+  const programs = compression === "gzip" ? GZIP_PROGRAMS : ZSTD_PROGRAMS;
+  return programs.find(([name]) => (decoder === "auto" || decoder === name) && onPath(name));
 }
 
 /** Reads at least n bytes (fewer at the end of the stream) and puts them back. */
@@ -120,13 +147,14 @@ function onPath(program: string): boolean {
 }
 
 /**
- * input | program | returned stream. The stream ends only once the program has exited cleanly;
+ * input | program | returned stream (the program reads a file of its own when input is undefined). The stream ends only once the program has exited cleanly;
  * a nonzero exit or anything on stderr becomes the stream's error, so a truncated input never
  * looks like a short, complete one.
  */
-function throughProgram(input: Readable, program: string, args: string[]): Readable {
+function throughProgram(input: Readable | undefined, program: string, args: string[]): Readable {
   const child = spawn(program, args, { stdio: ["pipe", "pipe", "pipe"] });
-  enlargePipe(child.stdin);
+  if (input) enlargePipe(child.stdin);
+  else child.stdin.end();
   enlargePipe(child.stdout);
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (s: string) => {
@@ -151,16 +179,18 @@ function throughProgram(input: Readable, program: string, args: string[]): Reada
     },
   });
   // A failing input stops the program; a program that stops early (EPIPE here) reports itself.
-  input.on("error", (err) => out.destroy(err));
-  input.pipe(child.stdin);
+  input?.on("error", (err) => out.destroy(err));
+  input?.pipe(child.stdin);
   child.stdin.on("error", () => {});
   pipeline(child.stdout, out, (err) => {
     if (err) exited.then((childErr) => out.destroy(childErr ?? err));
   });
   out.on("close", () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    input.unpipe(child.stdin);
-    if (!input.readableEnded) input.destroy();
+    if (input) {
+      input.unpipe(child.stdin);
+      if (!input.readableEnded) input.destroy();
+    }
   });
   return out;
 }
