@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(runc crun containerd docker-registry skopeo umoci busybox-static pigz zstd isal
-  containernetworking-plugins iproute2 ca-certificates)
+  containernetworking-plugins iproute2 ca-certificates openssl apache2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
