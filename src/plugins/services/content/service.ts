@@ -5,21 +5,15 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ContentDeleteSchema } from "../../../api/events/content_pb.js";
 import { Content, type InfoSchema, type StatusSchema } from "../../../api/services/content/v1/content_pb.js";
-import type { LocalStore } from "../../../core/content/store.js";
 import type { Exchange } from "../../../core/events/exchange.js";
-import {
-  type ContentInfo,
-  ContentMetadata,
-  type ContentStatus,
-  type SharingPolicy,
-} from "../../../core/metadata/content.js";
-import type { MetadataDB } from "../../../core/metadata/db.js";
+import type { ContentInfo, ContentStatus } from "../../../core/metadata/content.js";
 import { invalidArgument } from "../../../pkg/errdefs/errdefs.js";
-import type { InitContext, PluginRegistration } from "../../../pkg/plugin/types.js";
+import type { PluginRegistration } from "../../../pkg/plugin/types.js";
 import { leaseOf, requireNamespace } from "../../../server/grpc/namespace.js";
 import { GRPC_PLUGIN_TYPE, type GrpcService } from "../../../server/grpc/service.js";
 import { CONTENT_PLUGIN_TYPE } from "../../content/local/plugin.js";
 import { EVENT_PLUGIN_TYPE } from "../../events/plugin.js";
+import { namespacedContent } from "../../metadata/content.js";
 import { METADATA_PLUGIN_TYPE } from "../../metadata/plugin.js";
 import { writeSession } from "./write.js";
 
@@ -31,11 +25,7 @@ export const contentService: PluginRegistration = {
   id: "content",
   requires: [METADATA_PLUGIN_TYPE, CONTENT_PLUGIN_TYPE, EVENT_PLUGIN_TYPE],
   init: (ctx): GrpcService => {
-    const store = new ContentMetadata(
-      ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE),
-      ctx.get<LocalStore>(CONTENT_PLUGIN_TYPE),
-      sharingPolicy(ctx),
-    );
+    const store = namespacedContent(ctx);
     const events = ctx.get<Exchange>(EVENT_PLUGIN_TYPE);
     return {
       register: (router) =>
@@ -86,12 +76,6 @@ export const contentService: PluginRegistration = {
     };
   },
 };
-
-/** The metadata plugin exports its content sharing policy, as containerd's does. */
-function sharingPolicy(ctx: InitContext<unknown>): SharingPolicy {
-  const metadata = ctx.plugins().find((p) => p.registration.type === METADATA_PLUGIN_TYPE);
-  return metadata?.meta.exports["policy"] === "isolated" ? "isolated" : "shared";
-}
 
 function infoToWire(info: ContentInfo): MessageInitShape<typeof InfoSchema> {
   return {
