@@ -98,6 +98,16 @@ function codes(err: unknown): string[] {
   return out;
 }
 
+/** OpenSSL's short reason ("wrong version number") from an error or its causes. */
+function sslReason(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 4; depth++) {
+    const reason = (e as { reason?: unknown }).reason;
+    if (typeof reason === "string" && reason !== "") return reason;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** A connection-level failure worth retrying (reset, timeout), not a refusal of TLS or a bad URL. */
 export function isTransient(err: unknown): boolean {
   return codes(err).some((c) => TRANSIENT_CODES.has(c));
@@ -118,8 +128,8 @@ export function transportError(err: unknown, what: string, host: string): BerthE
     );
   if (all.some((c) => c.startsWith("ERR_SSL_") || c === "EPROTO"))
     return unavailable(
-      `${what}: TLS handshake with ${host} failed (${message}); if it is a plain HTTP registry, configure it ` +
-        `as one: an http:// server or host in hosts.toml, or the plain HTTP option`,
+      `${what}: TLS handshake with ${host} failed (${sslReason(err) ?? message.split("\n")[0]}); if it is a ` +
+        `plain HTTP registry, configure it as one: an http:// server or host in hosts.toml, or the plain HTTP option`,
     );
   if (all.includes("UND_ERR_HEADERS_TIMEOUT"))
     return new BerthError(Code.DeadlineExceeded, `${what}: ${host} sent no response headers in time`);

@@ -56,7 +56,10 @@ export function mountCandidate(
 
 const isDocument = (mediaType: string) => isManifestType(mediaType) || isIndexType(mediaType);
 
-async function* rechunk(data: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, size: number): AsyncIterable<Buffer> {
+async function* rechunk(
+  data: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  size: number,
+): AsyncIterable<Buffer> {
   let pending: Buffer[] = [];
   let length = 0;
   for await (const chunk of data) {
