@@ -118,7 +118,7 @@ function parseHostConfig(
     header: {},
   };
   if (server !== "") {
-    const withScheme = /^https?:\/\//.test(server) ? server : `https://${server}`;
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(server) ? server : `https://${server}`;
     let url: URL;
     try {
       url = new URL(withScheme);
