@@ -383,6 +383,8 @@ describe("bearer token challenges", () => {
       const challenge = `Bearer realm="http://${registry.host}/token",service="fake-registry",scope="repository:test/app:pull"`;
       if (token === "" || !token.startsWith("tok-"))
         return res.writeHead(401, { "www-authenticate": challenge }).end();
+      if (url.pathname.startsWith("/v2/test/denied/"))
+        return res.writeHead(401, { "www-authenticate": `${challenge},error="insufficient_scope"` }).end();
       if (revoked.has(token))
         return res.writeHead(401, { "www-authenticate": `${challenge},error="invalid_token"` }).end();
       if (url.pathname === BLOB_PATH) {
@@ -431,6 +433,15 @@ describe("bearer token challenges", () => {
       await sleep(700);
       await fetcher.fetch(BLOB_DESC).then(collect);
       assert.equal(tokenRequests.length, 4);
+    });
+  });
+
+  test("a token the registry keeps refusing ends in a clear Unauthenticated error", async () => {
+    await withResolver({}, async (r) => {
+      await assert.rejects(
+        r.resolve(`${registry.host}/test/denied:latest`),
+        hasCode(Code.Unauthenticated, /test\/denied:latest: 401 Unauthorized: access denied/),
+      );
     });
   });
 

@@ -78,8 +78,9 @@ export class RegistryClient {
   }
 
   /**
-   * Sends the call and returns the final response, whatever its status, with the body unread.
-   * Throws only for transport failures and authorization that cannot be satisfied.
+   * Sends the call and returns the final response, whatever its status (a 401 that survives
+   * re-authorization included), with the body unread. Throws for transport failures and for
+   * challenges that cannot be answered.
    */
   async send(call: Call): Promise<Response> {
     const replayable = call.body === undefined || Buffer.isBuffer(call.body);
@@ -146,12 +147,6 @@ export class RegistryClient {
         if (!replayable)
           throw unauthenticated(`${what}: authorization needed for a request that cannot be repeated`);
         continue;
-      }
-      if (res.statusCode === 401 && sentAuth) {
-        await res.body.dump();
-        throw unauthenticated(
-          `${what}: authentication failed: the registry refused the credentials or token`,
-        );
       }
       if (RETRY_STATUS.has(res.statusCode) && replayable && attempt < this.retry.attempts) {
         const retryAfter = res.headers["retry-after"];
