@@ -116,3 +116,27 @@ function isImagePrefix(s: string, prefix: string): boolean {
   if (!s.startsWith(prefix)) return false;
   return s.length === prefix.length || "/:@".includes(s[prefix.length]!);
 }
+
+/** A reference split as the registry client needs it (containerd's reference.Spec, normalised). */
+export interface RemoteReference {
+  /** The normalised reference ("docker.io/library/busybox:latest", "host:5000/a/b@sha256:..."). */
+  name: string;
+  /** The registry host as written in the reference, port included ("docker.io", "127.0.0.1:5000"). */
+  hostname: string;
+  /** The repository path on that registry ("library/busybox"). */
+  repository: string;
+  /** The tag, or "" when the reference has none. */
+  tag: string;
+  /** The digest, or "" when the reference has none. */
+  digest: string;
+}
+
+/**
+ * Parses a reference for pulling or pushing. Familiar names are normalised ("busybox" →
+ * docker.io/library/busybox:latest); a reference with a digest keeps its tag only as a label.
+ */
+export function parseRemoteReference(ref: string): RemoteReference {
+  const p = parseNormalized(ref);
+  if (p.tag === "" && p.digest === "") p.tag = "latest";
+  return { name: render(p, true), hostname: p.domain, repository: p.path, tag: p.tag, digest: p.digest };
+}

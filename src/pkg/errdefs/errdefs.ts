@@ -41,6 +41,9 @@ export const unimplemented = (message: string) => new BerthError(Code.Unimplemen
 export const canceled = (message: string) => new BerthError(Code.Canceled, message);
 export const deadlineExceeded = (message: string) => new BerthError(Code.DeadlineExceeded, message);
 export const resourceExhausted = (message: string) => new BerthError(Code.ResourceExhausted, message);
+export const permissionDenied = (message: string) => new BerthError(Code.PermissionDenied, message);
+export const unauthenticated = (message: string) => new BerthError(Code.Unauthenticated, message);
+export const dataLoss = (message: string) => new BerthError(Code.DataLoss, message);
 export const internal = (message: string, cause?: unknown) =>
   new BerthError(Code.Internal, message, { cause });
 
