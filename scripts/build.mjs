@@ -43,6 +43,9 @@ const commands = {
   "containerd-shim-berth-v2": "src/cmd/containerd-shim-berth-v2/main.ts",
 };
 
+// Worker threads the commands start, bundled beside them (each found next to its caller's module).
+const workers = { "apply-files-worker": "src/pkg/archive/apply-files-worker.ts" };
+
 mkdirSync(`${root}dist/bundle`, { recursive: true });
 await Promise.all([
   build({ ...common, entryPoints, outdir: "dist", outbase: ".", format: "esm", bundle: false }),
@@ -63,4 +66,14 @@ await Promise.all([
         },
       }),
     ),
+  ...Object.entries(workers).map(([name, entry]) =>
+    build({
+      ...common,
+      entryPoints: [entry],
+      outfile: `dist/bundle/${name}.js`,
+      bundle: true,
+      format: "esm",
+      external,
+    }),
+  ),
 ]);

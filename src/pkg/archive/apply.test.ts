@@ -429,3 +429,108 @@ function listing(root: string): string[] {
   walk("");
   return out;
 }
+
+// Regular files are written by worker threads: entries that depend on a file still in flight
+// must wait for it. Enough files go first that the later ones are written while others are in flight.
+const filler = (prefix: string): Entry[] =>
+  Array.from({ length: 200 }, (_, i) => ({ name: `${prefix}/f${i}`, body: Buffer.alloc(9000, i) }));
+
+test("files in flight: rewritten, hardlinked, whited out, replaced by a directory, written into", async () => {
+  const root = freshRoot();
+  const big = Buffer.alloc(3_500_000 + 123);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+  const tar = await tarOf([
+    ...filler("fill"),
+    { name: "twice", body: "first", mode: 0o600 },
+    { name: "twice", body: "second", mode: 0o640 },
+    { name: "target", body: "shared", uid: 3, gid: 4, mtime: new Date(1_500_000_000_000) },
+    { name: "hard", type: "link", linkname: "target", uid: 5, gid: 6, mtime: new Date(1_400_000_000_000) },
+    { name: "gone", body: "soon removed" },
+    { name: ".wh.gone", body: "" },
+    { name: "was-file", body: "replaced" },
+    { name: "was-file", type: "directory", mode: 0o750 },
+    { name: "was-file/inside", body: "inside" },
+    {
+      name: "big",
+      body: big,
+      mode: 0o4750,
+      pax: { mtime: "1700000000.987654321", "SCHILY.xattr.user.k": "v" },
+    },
+    { name: "after-big", body: "small" },
+    ...filler("fill2"),
+  ]);
+  await apply(root, tar);
+  const st = (p: string) => lstatSync(join(root, p));
+  assert.equal(readFileSync(join(root, "twice"), "utf8"), "second");
+  assert.equal(st("twice").mode & 0o7777, 0o640);
+  assert.equal(st("hard").ino, st("target").ino);
+  assert.equal(readFileSync(join(root, "hard"), "utf8"), "shared");
+  // The link's header applies to the shared inode after the target's own.
+  assert.deepEqual([st("target").uid, st("target").gid, st("target").mtimeMs], [5, 6, 1_400_000_000_000]);
+  assert.ok(!existsSync(join(root, "gone")));
+  assert.ok(st("was-file").isDirectory());
+  assert.equal(readFileSync(join(root, "was-file/inside"), "utf8"), "inside");
+  assert.deepEqual(readFileSync(join(root, "big")), big);
+  assert.equal(st("big").mode & 0o7777, 0o4750);
+  assert.equal(lstatSync(join(root, "big"), { bigint: true }).mtimeNs, 1_700_000_000_987_654_321n);
+  assert.equal(lgetxattr(join(root, "big"), "user.k")?.toString(), "v");
+  assert.equal(readFileSync(join(root, "after-big"), "utf8"), "small");
+  for (const dir of ["fill", "fill2"]) {
+    assert.equal(readdirSync(join(root, dir)).length, 200);
+    assert.deepEqual(readFileSync(join(root, dir, "f199")), Buffer.alloc(9000, 199));
+  }
+});
+
+test("files in flight: a symlink replacing a parent of files in flight, then a file through it, is refused", async () => {
+  const root = freshRoot();
+  const outside = join(base, "outside-flight");
+  mkdirSync(outside, { recursive: true });
+  const tar = await tarOf([
+    ...filler("d"),
+    { name: "d", type: "symlink", linkname: outside },
+    { name: "d/escaped", body: "out" },
+  ]);
+  await assert.rejects(apply(root, tar), /"d\/escaped": parent "d" is a symlink/);
+  assert.deepEqual(readdirSync(outside), []);
+});
+
+test("a file the writer thread fails on fails the apply with the entry's name; the next apply works", async () => {
+  const root = freshRoot();
+  // Linux refuses xattr values over 64 KiB (E2BIG).
+  const tar = await tarOf([
+    ...filler("fill"),
+    { name: "huge-xattr", body: "x", pax: { "SCHILY.xattr.user.big": Buffer.alloc(70_000, 1) } },
+    ...filler("more"),
+  ]);
+  const err = await apply(root, tar).catch((e: unknown) => e);
+  assert.ok(err instanceof Error);
+  assert.match(err.message, /^tar entry "huge-xattr": fsetxattr .*E2BIG/);
+  assert.equal(codeOf(err), Code.Internal);
+  const again = freshRoot();
+  await apply(again, await tarOf(filler("ok")));
+  assert.equal(readdirSync(join(again, "ok")).length, 200);
+});
+
+test("an apply aborted with files in flight writes nothing once it has returned", async () => {
+  const root = freshRoot();
+  const tar = await tarOf(filler("fill"));
+  const input = new PassThrough();
+  input.write(tar.subarray(0, tar.length >> 1));
+  const ac = new AbortController();
+  const applying = applyTar(root, input, { whiteouts: "deletion", signal: ac.signal });
+  setTimeout(() => ac.abort(), 50);
+  await assert.rejects(applying, (e) => codeOf(e) === Code.Canceled);
+  const names = readdirSync(join(root, "fill")).sort();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(readdirSync(join(root, "fill")).sort(), names);
+});
+
+test("concurrent applies share the writer threads and each gets its own files", async () => {
+  const roots = [freshRoot(), freshRoot(), freshRoot()];
+  const tars = await Promise.all(roots.map((_, i) => tarOf(filler(`layer${i}`))));
+  await Promise.all(roots.map((r, i) => apply(r, tars[i]!)));
+  roots.forEach((r, i) => {
+    assert.deepEqual(readdirSync(r), [`layer${i}`]);
+    assert.deepEqual(readFileSync(join(r, `layer${i}/f7`)), Buffer.alloc(9000, 7));
+  });
+});

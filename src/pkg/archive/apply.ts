@@ -1,17 +1,17 @@
 // Applying a layer's tar stream onto a directory. Every name is confined to the root: absolute
 // names, ".." escapes and paths through symlinks are refused, existing files are replaced rather
 // than written through, and hardlinks may only point inside the root (or, for an overlay upper
-// directory, into its lower layers, from which the target is copied up).
+// directory, into its lower layers, from which the target is copied up). Regular files are
+// written by worker threads (apply-files.ts); everything else happens here, in tar order, after
+// waiting for the files in flight whenever an entry could depend on one of them.
 import {
   chmodSync,
-  closeSync,
   constants,
   copyFileSync,
   lchownSync,
   linkSync,
   lstatSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -19,7 +19,6 @@ import {
   type Stats,
   symlinkSync,
   unlinkSync,
-  writeSync,
 } from "node:fs";
 import type { Readable } from "node:stream";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
@@ -35,6 +34,7 @@ import { hasErrno } from "../sys/libc.js";
 import { makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from "../sys/mknod.js";
 import { lutimes, type Timespec } from "../sys/time.js";
 import { lgetxattr, llistxattr, lsetxattr } from "../sys/xattr.js";
+import { type FileAttributes, FileWriters } from "./apply-files.js";
 import { type TarHeader, TarReader } from "./apply-tar-reader.js";
 import { baseOf, cleanEntryName, parentOf } from "./path.js";
 
@@ -66,7 +66,6 @@ export interface ApplyTarResult {
 
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
-const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const S_ISGID = 0o2000;
 // How long synchronous filesystem work may hold the event loop before yielding.
 const SLICE_MS = 5;
@@ -77,7 +76,8 @@ const SLICE_MS = 5;
  */
 export async function applyTar(root: string, tar: Readable, opts: ApplyTarOptions): Promise<ApplyTarResult> {
   const reader = new TarReader(tar[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
-  const applier = new Applier(root.replace(/\/+$/, "") || "/", opts);
+  const files = new FileWriters();
+  const applier = new Applier(root.replace(/\/+$/, "") || "/", opts, files);
   let entries = 0;
   // An abort also ends a wait for input that may never come.
   const onAbort = () => tar.destroy(canceled(`applying layer onto ${root}: aborted`));
@@ -93,6 +93,7 @@ export async function applyTar(root: string, tar: Readable, opts: ApplyTarOption
         slice = performance.now();
       }
     }
+    await files.barrier();
     applier.finish();
     await reader.drain();
   } catch (err) {
@@ -100,6 +101,8 @@ export async function applyTar(root: string, tar: Readable, opts: ApplyTarOption
     throw err;
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
+    // Nothing is written once the apply has returned.
+    await files.close();
   }
   return { tarBytes: reader.bytes, entries };
 }
@@ -120,6 +123,7 @@ class Applier {
   constructor(
     private readonly root: string,
     private readonly opts: ApplyTarOptions,
+    private readonly files: FileWriters,
   ) {
     this.overlay = opts.whiteouts === "overlay";
     this.parents = this.overlay ? (opts.parents ?? []) : [];
@@ -131,6 +135,8 @@ class Applier {
   async apply(h: TarHeader, reader: TarReader): Promise<void> {
     const rel = cleanEntryName(h.name);
     if (rel === "") return; // the root itself: its attributes are the snapshot's, as containerd keeps them
+    this.files.check();
+    if (this.files.inFlight.size > 0 && this.dependsOnFiles(rel, h)) await this.files.barrier();
     try {
       const parent = parentOf(rel);
       const base = baseOf(rel);
@@ -179,6 +185,30 @@ class Applier {
     }
   }
 
+  /**
+   * Whether the entry may touch a file still being written: the same path or a parent of it
+   * (written twice, replaced, or a parent that is not a directory), a hardlink's target, a
+   * directory that files in flight may be in (replaced, or its mode and owner changed, which
+   * new files inherit), and whiteouts (which remove, or mark a directory opaque).
+   */
+  private dependsOnFiles(rel: string, h: TarHeader): boolean {
+    if (baseOf(rel).startsWith(WHITEOUT) || this.dirs.has(rel) || this.inFlight(rel)) return true;
+    if (h.type !== "hardlink") return false;
+    try {
+      return this.inFlight(cleanEntryName(h.linkname));
+    } catch {
+      return false; // refused by hardlink()
+    }
+  }
+
+  /** Whether rel or one of its parents is a file in flight. */
+  private inFlight(rel: string): boolean {
+    for (let p = rel; ; p = parentOf(p)) {
+      if (this.files.inFlight.has(p)) return true;
+      if (p === "") return false;
+    }
+  }
+
   /** Directory times last: writing into a directory changes its mtime. */
   finish(): void {
     for (const [path, atime, mtime] of this.dirTimes) {
@@ -200,20 +230,25 @@ class Applier {
     if (max !== undefined && this.fileBytes > max) {
       throw resourceExhausted(`tar entry ${q(h.name)}: the layer's files exceed the limit of ${max} bytes`);
     }
-    const path = this.abs(rel);
-    let fd = -1;
-    this.replace(rel, (p) => {
-      fd = openSync(p, OPEN_NEW, h.mode & 0o777);
-    });
-    try {
-      for await (const chunk of reader.body()) {
-        if (this.opts.signal?.aborted) throw canceled(`applying layer onto ${this.root}: aborted`);
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
-      }
-    } finally {
-      closeSync(fd);
+    // A directory known here goes first (and what is known of it); the writer replaces anything else.
+    if (this.dirs.has(rel)) this.remove(rel);
+    this.files.begin(rel, this.abs(rel), h.name, h.mode & 0o777);
+    for await (const chunk of reader.body()) {
+      if (this.opts.signal?.aborted) throw canceled(`applying layer onto ${this.root}: aborted`);
+      await this.files.write(chunk);
     }
-    this.attributes(path, h, true, parentSetgid, true);
+    await this.files.end(this.fileAttributes(h, parentSetgid));
+  }
+
+  /** As attributes() for a file just created, set by the writer through its descriptor. */
+  private fileAttributes(h: TarHeader, parentSetgid: boolean): FileAttributes {
+    return {
+      chown: parentSetgid || h.uid !== this.euid || h.gid !== this.egid ? [h.uid, h.gid] : undefined,
+      xattrs: [...h.xattrs].map(([name, value]) => [name, new Uint8Array(value)]),
+      chmod: (h.mode & 0o7000) !== 0 || (h.mode & this.umask) !== 0 ? h.mode : undefined,
+      atime: atimeOf(h),
+      mtime: h.mtime,
+    };
   }
 
   private directory(rel: string, h: TarHeader, parentSetgid: boolean): void {
@@ -405,7 +440,7 @@ class Applier {
     for (const [name, value] of h.xattrs) setXattr(path, name, value);
     if (hasMode && (!created || (h.mode & 0o7000) !== 0 || (h.mode & this.umask) !== 0))
       chmodSync(path, h.mode);
-    const atime = h.atime && later(h.atime, h.mtime) ? h.atime : h.mtime;
+    const atime = atimeOf(h);
     if (deferTimes) this.dirTimes.push([path, atime, h.mtime]);
     else lutimes(path, atime, h.mtime);
   }
@@ -440,6 +475,11 @@ function copyAttributes(from: string, st: Stats, to: string): void {
 
 function timespec(ns: bigint): Timespec {
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
+}
+
+/** The later of the recorded atime and the mtime, as containerd sets it. */
+function atimeOf(h: TarHeader): Timespec {
+  return h.atime && later(h.atime, h.mtime) ? h.atime : h.mtime;
 }
 
 function later(a: Timespec, b: Timespec): boolean {

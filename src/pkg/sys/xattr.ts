@@ -8,6 +8,9 @@ const lgetxattrFn = libcFunction(
   "intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)",
 );
 const llistxattrFn = libcFunction("intptr_t llistxattr(const char *path, void *list, size_t size)");
+const fsetxattrFn = libcFunction(
+  "int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)",
+);
 const lremovexattrFn = libcFunction("int lremovexattr(const char *path, const char *name)");
 
 export const XATTR_CREATE = 0x1;
@@ -16,6 +19,11 @@ export const XATTR_REPLACE = 0x2;
 export function lsetxattr(path: string, name: string, value: Buffer | string, flags = 0): void {
   const buf = typeof value === "string" ? Buffer.from(value) : value;
   check(lsetxattrFn()(path, name, buf, buf.length, flags), "lsetxattr", path, undefined, name);
+}
+
+/** Sets an attribute on an open file; path only names it in errors. */
+export function fsetxattr(fd: number, name: string, value: Uint8Array, path?: string): void {
+  check(fsetxattrFn()(fd, name, value, value.length, 0), "fsetxattr", path, undefined, name);
 }
 
 /** The attribute's value, or undefined when the file has no such attribute (ENODATA). */
