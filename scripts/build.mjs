@@ -44,7 +44,10 @@ const commands = {
 };
 
 // Worker threads the commands start, bundled beside them (each found next to its caller's module).
-const workers = { "apply-files-worker": "src/pkg/archive/apply-files-worker.ts" };
+const workers = {
+  "apply-files-worker": "src/pkg/archive/apply-files-worker.ts",
+  "file-digest-worker": "src/pkg/digest/file-digest-worker.ts",
+};
 
 mkdirSync(`${root}dist/bundle`, { recursive: true });
 await Promise.all([

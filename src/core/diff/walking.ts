@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Readable, Transform, type TransformCallback, Writable } from "node:stream";
+import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { applyTar } from "../../pkg/archive/apply.js";
@@ -14,6 +14,7 @@ import type { Compression } from "../../pkg/archive/compression.js";
 import { decompressFile } from "../../pkg/archive/compression.js";
 import { diffTar } from "../../pkg/archive/diff.js";
 import { parseDigest } from "../../pkg/digest/digest.js";
+import { digestFile } from "../../pkg/digest/file-digest.js";
 import {
   failedPrecondition,
   invalidArgument,
@@ -46,7 +47,7 @@ export class WalkingDiffer implements Applier, Comparer {
       );
     // The decoder reads the blob's file itself while the blob is verified alongside: both read
     // the same pages, and the event loop is left to the tar applier.
-    const verified = this.verify(opts.namespace, desc.digest, info.size);
+    const verified = this.verify(desc.digest, info.size);
     const tar = new DigestingStream();
     // Its errors reach us through applyTar and the drain below, whenever they happen.
     tar.on("error", () => {});
@@ -74,19 +75,16 @@ export class WalkingDiffer implements Applier, Comparer {
     return { mediaType: LayerMediaTypes.ociTar, digest: tar.digest(), size: tar.bytes, annotations: {} };
   }
 
-  /** What is wrong with a blob in the store, read from the start; undefined if nothing. */
-  private async verify(ns: string, digest: string, size: number): Promise<Error | undefined> {
-    const check = new VerifyingStream(digest, size);
-    try {
-      await pipeline(
-        Readable.from(this.content.read(ns, digest, 0, 0)),
-        check,
-        new Writable({ write: (_c, _e, cb) => cb() }),
-      );
-    } catch (err) {
-      if (check.failure === undefined) throw err;
-    }
-    return check.failure;
+  /** What is wrong with a blob in the store, hashed on a thread of its own; undefined if nothing. */
+  private async verify(digest: string, size: number): Promise<Error | undefined> {
+    const found = await digestFile(this.content.local.blobPath(digest), parseDigest(digest).algorithm);
+    const wrong =
+      found.size !== size
+        ? `${found.size} bytes, expected ${size}`
+        : found.digest !== digest
+          ? `digest ${found.digest}`
+          : "";
+    return wrong === "" ? undefined : failedPrecondition(`layer ${digest}: content store returned ${wrong}`);
   }
 
   async compare(lower: Mount[], upper: Mount[], opts: CompareOptions): Promise<Descriptor> {
@@ -266,43 +264,6 @@ function readOnly(mounts: Mount[]): Mount[] {
 
 function uniqueRef(): string {
   return `${process.hrtime.bigint()}-${randomBytes(3).toString("base64url")}`;
-}
-
-/** Passes a blob through, checking its size and digest; `failure` says what did not match. */
-class VerifyingStream extends Transform {
-  failure: Error | undefined;
-  private readonly hash;
-  private bytes = 0;
-
-  constructor(
-    private readonly digest: string,
-    private readonly size: number,
-  ) {
-    super();
-    this.hash = createHash(parseDigest(digest).algorithm);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.size) {
-      cb(this.fail(`more than the expected ${this.size} bytes`));
-      return;
-    }
-    this.hash.update(chunk);
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    const actual = `${parseDigest(this.digest).algorithm}:${this.hash.digest("hex")}`;
-    if (this.bytes !== this.size) cb(this.fail(`${this.bytes} bytes, expected ${this.size}`));
-    else if (actual !== this.digest) cb(this.fail(`digest ${actual}`));
-    else cb();
-  }
-
-  private fail(what: string): Error {
-    this.failure = failedPrecondition(`layer ${this.digest}: content store returned ${what}`);
-    return this.failure;
-  }
 }
 
 /** Passes bytes through, computing their sha256 and count. */
