@@ -20,6 +20,7 @@ import { withTempMount } from "../src/core/mount/mount.js";
 import { diffTar } from "../src/pkg/archive/diff.js";
 import { buildLower, buildTrees, changeTree, describeTree } from "../src/pkg/archive/diff-fixtures.js";
 import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
+import { makeTar } from "./support/images.js";
 import { putLeased, sha256 } from "./support/leased-content.js";
 
 const code = (c: Code, message?: RegExp) => (err: unknown) => {
@@ -105,6 +106,31 @@ describe("Diff service", () => {
     const whiteout = lstatSync(join(upperdir, "gone.txt"));
     assert.ok(whiteout.isCharacterDevice() && whiteout.rdev === 0, "gone.txt is an overlay whiteout");
     assert.equal(readFileSync(join(upperdir, "etc/same-size.conf"), "utf8"), "bbbb\n");
+  });
+
+  test("Apply onto an overlay copies up a lower layer's file that the layer hardlinks, and syncs when asked", async () => {
+    const upperdir = join(base, "ovl-link-upper");
+    const workdir = join(base, "ovl-link-work");
+    mkdirSync(upperdir);
+    mkdirSync(workdir);
+    const layerTar = await makeTar([{ name: "etc/keep-hard", type: "link", linkname: "etc/keep.conf" }]);
+    await diff().apply({
+      diff: await layer(zlib.gzipSync(layerTar), LayerMediaTypes.ociTarGzip),
+      mounts: [
+        {
+          type: "overlay",
+          source: "overlay",
+          target: "",
+          options: [`lowerdir=${lower}`, `upperdir=${upperdir}`, `workdir=${workdir}`],
+        },
+      ],
+      syncFs: true,
+    });
+    const copied = lstatSync(join(upperdir, "etc/keep.conf"));
+    const link = lstatSync(join(upperdir, "etc/keep-hard"));
+    assert.equal(link.ino, copied.ino, "the link shares the copied-up file's inode");
+    assert.equal(copied.nlink, 2);
+    assert.equal(readFileSync(join(upperdir, "etc/keep-hard"), "utf8"), "unchanged\n");
   });
 
   test("an unknown media type is refused before anything is written", async () => {

@@ -2,12 +2,10 @@
 // into the tar applier while the blob is verified against its digest alongside; Compare mounts
 // both trees, walks them side by side (pkg/archive/diff.ts) and writes the compressed tar into
 // content.
-import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
 import { applyTar } from "../../pkg/archive/apply.js";
 import { compressStream } from "../../pkg/archive/compress.js";
 import type { Compression } from "../../pkg/archive/compression.js";
@@ -21,6 +19,7 @@ import {
   isAlreadyExists,
   unimplemented,
 } from "../../pkg/errdefs/errdefs.js";
+import { syncfs } from "../../pkg/sys/syncfs.js";
 import type { ContentMetadata } from "../metadata/content.js";
 import type { Descriptor } from "../metadata/keys.js";
 import { withTempMount } from "../mount/mount.js";
@@ -192,30 +191,33 @@ export function layerCompression(mediaType: string): Compression | "detect" {
 async function applyTo(mounts: Mount[], tar: Readable, opts: ApplyOptions): Promise<void> {
   const [only] = mounts;
   if (mounts.length === 1 && only !== undefined) {
-    const upper = overlayDirs(only);
-    if (upper !== undefined) {
-      await applyTar(upper.upperdir, tar, { whiteouts: "overlay", signal: opts.signal });
-      if (opts.syncFs) await syncFs(upper.upperdir);
+    const overlay = overlayDirs(only);
+    if (overlay !== undefined) {
+      // The lower layers let hardlinks and parent directories from them be copied up.
+      await applyTar(overlay.upperdir, tar, {
+        whiteouts: "overlay",
+        parents: overlay.lowerdirs,
+        signal: opts.signal,
+      });
+      if (opts.syncFs) await syncfs(overlay.upperdir);
       return;
     }
   }
-  await withTempMount(mounts, (root) => applyTar(root, tar, { whiteouts: "deletion", signal: opts.signal }));
-  if (opts.syncFs && mounts.length === 1 && only?.type === "bind") await syncFs(only.source);
+  await withTempMount(mounts, async (root) => {
+    await applyTar(root, tar, { whiteouts: "deletion", signal: opts.signal });
+    if (opts.syncFs) await syncfs(root);
+  });
 }
 
-function overlayDirs(m: Mount): { upperdir: string } | undefined {
+function overlayDirs(m: Mount): { upperdir: string; lowerdirs: string[] } | undefined {
   if (m.type !== "overlay") return undefined;
-  const upperdir = m.options.find((o) => o.startsWith("upperdir="))?.slice("upperdir=".length);
-  return upperdir === undefined ? undefined : { upperdir };
-}
-
-// syncfs(2) through coreutils' `sync --file-system` until src/pkg/sys offers the call itself.
-async function syncFs(path: string): Promise<void> {
-  try {
-    await promisify(execFile)("sync", ["--file-system", path]);
-  } catch (err) {
-    throw new Error(`syncfs ${JSON.stringify(path)}: ${(err as { stderr?: string }).stderr?.trim() || err}`);
-  }
+  const option = (name: string) => m.options.find((o) => o.startsWith(`${name}=`))?.slice(name.length + 1);
+  const upperdir = option("upperdir");
+  const lowerdirs =
+    option("lowerdir")
+      ?.split(":")
+      .filter((d) => d !== "") ?? [];
+  return upperdir === undefined ? undefined : { upperdir, lowerdirs };
 }
 
 /**
