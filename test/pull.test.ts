@@ -329,12 +329,18 @@ describe("pull", () => {
         () => active--,
         30,
       );
+      const events: PullProgress[] = [];
       await pullInto(`c${limit}`, `${registry.host}/test/many:latest`, {
         resolver: slow,
         maxConcurrentDownloads: limit,
         unpack: SN,
+        progress: (p) => events.push(p),
       });
       assert.equal(most, limit, `limit ${limit}`);
+      // Applies overlap downloads: the bottom layer is applied before the top one is fetched.
+      const at = (status: string, digest: string) =>
+        events.findIndex((e) => e.status === status && e.descriptor?.digest === digest);
+      assert.ok(at("unpacking", many.layers[0]!.digest) < at("done", many.layers[6]!.digest));
       assert.ok(await snapshotExists(`c${limit}`, chainIds(many.diffIds)[6]!));
     }
     // The default is containerd's 3.
