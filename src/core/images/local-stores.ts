@@ -3,7 +3,11 @@
 import { isAlreadyExists, isNotFound } from "../../pkg/errdefs/errdefs.js";
 import type { ContentMetadata } from "../metadata/content.js";
 import type { ImageStore as MetadataImageStore } from "../metadata/images.js";
+import type { MetadataSnapshotter } from "../metadata/snapshots.js";
+import type { Mount } from "../mount/types.js";
+import type { SnapshotInfo, SnapshotOptions } from "../snapshots/snapshotter.js";
 import type { BlobInfo, ContentStore, ImageSpec, ImageStore } from "./stores.js";
+import type { UnpackSnapshotter } from "./unpack.js";
 
 export class LocalContentStore implements ContentStore {
   constructor(
@@ -56,6 +60,10 @@ export class LocalContentStore implements ContentStore {
     }
   }
 
+  abort(ref: string): Promise<void> {
+    return this.content.abort(this.namespace, ref, this.lease);
+  }
+
   async setLabels(digest: string, labels: Record<string, string>): Promise<void> {
     await this.content.update(
       this.namespace,
@@ -97,5 +105,30 @@ export class LocalImageStore implements ImageStore {
       const r = await this.images.create(this.namespace, image, leaseOpt);
       return { name: r.name, labels: r.labels, target: r.target };
     }
+  }
+}
+
+/** One namespace of a metadata snapshotter, new snapshots held by the lease: what unpack writes to. */
+export class LocalSnapshotter implements UnpackSnapshotter {
+  constructor(
+    private readonly snapshotter: MetadataSnapshotter,
+    private readonly namespace: string,
+    private readonly lease?: string,
+  ) {}
+
+  stat(key: string): Promise<SnapshotInfo> {
+    return this.snapshotter.stat(this.namespace, key);
+  }
+
+  prepare(key: string, parent: string, opts: SnapshotOptions = {}): Promise<Mount[]> {
+    return this.snapshotter.prepare(this.namespace, key, parent, { ...opts, lease: this.lease });
+  }
+
+  commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
+    return this.snapshotter.commit(this.namespace, name, key, { ...opts, lease: this.lease });
+  }
+
+  remove(key: string): Promise<void> {
+    return this.snapshotter.remove(this.namespace, key, { lease: this.lease });
   }
 }

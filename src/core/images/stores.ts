@@ -28,6 +28,8 @@ export interface ContentIngester {
     expected: { size?: number; digest?: string },
     labels?: Record<string, string>,
   ): Promise<{ digest: string; size: number }>;
+  /** Drops what a failed write under ref left (NotFound when there is nothing). */
+  abort?(ref: string): Promise<void>;
 }
 
 export interface ContentLabeler {

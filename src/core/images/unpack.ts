@@ -31,6 +31,11 @@ export interface UnpackOptions {
   platform: MatchComparer;
   syncFs?: boolean;
   signal?: AbortSignal;
+  /**
+   * Awaited before layer i (in chain order) is applied, when its snapshot does not exist yet:
+   * a pull resolves it once the layer's blob is in content, so applies overlap downloads.
+   */
+  layerReady?: (index: number) => Promise<void>;
 }
 
 export interface UnpackedLayer {
@@ -91,6 +96,7 @@ export async function unpackResolved(
     opts.signal?.throwIfAborted();
     const applied = await unpackLayer(
       deps,
+      i,
       layer.blob,
       layer.diffId,
       chain[i]!,
@@ -118,6 +124,7 @@ async function exists(sn: UnpackSnapshotter, name: string): Promise<boolean> {
 
 async function unpackLayer(
   deps: UnpackDeps,
+  index: number,
   blob: OciDescriptor,
   diffId: string,
   chainId: string,
@@ -126,6 +133,7 @@ async function unpackLayer(
 ): Promise<boolean> {
   const sn = deps.snapshotter;
   if (await exists(sn, chainId)) return false;
+  await opts.layerReady?.(index);
   const labels: Record<string, string> = {
     ...inheritedLabels(blob.annotations),
     [UnpackLabels.snapshotRef]: chainId,
