@@ -21,6 +21,7 @@ import type { Applier } from "../diff/diff.js";
 import { type Descriptor, GcLabels } from "../metadata/keys.js";
 import { all, defaultMatcher, type MatchComparer, sortByPreference } from "../platforms/compare.js";
 import type { Platform } from "../platforms/platform.js";
+import { distributionSourceLabel } from "../remotes/pusher.js";
 import { childLabels } from "./archive/import.js";
 import { chainIds } from "./chainid.js";
 import {
@@ -51,9 +52,6 @@ export const PULL_SCHEMA1_DEPRECATION = "io.containerd.deprecation/pull-schema-1
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3;
 /** How long the pull's lease would live if the daemon died mid-pull (containerd: 24 h). */
 export const PULL_LEASE_EXPIRY_MS = 24 * 60 * 60 * 1000;
-/** containerd's label recording the repositories a blob was pulled from: `<prefix>.<host>`. */
-export const DISTRIBUTION_SOURCE_PREFIX = "containerd.io/distribution.source";
-
 export type PullStatus =
   | "resolving"
   | "resolved"
@@ -156,12 +154,6 @@ const isSchema1Refusal = (err: unknown) =>
   (codeOf(err) === Code.InvalidArgument || codeOf(err) === Code.Unimplemented) &&
   /schema 1/.test((err as Error).message);
 
-/** The host part of a reference without its port, as containerd's distribution source labels name it. */
-function sourceHost(hostname: string): string {
-  if (hostname.startsWith("[")) return hostname.slice(1, hostname.indexOf("]"));
-  return hostname.split(":")[0]!;
-}
-
 /** Adds repo to a comma-separated, sorted set of repositories. */
 export function appendSource(existing: string | undefined, repo: string): string {
   const repos = new Set((existing ?? "").split(",").filter((r) => r !== ""));
@@ -234,7 +226,7 @@ class PullRun {
     this.progress({ status: "resolved", descriptor: root, offset: 0, total: root.size });
     this.name = resolved.name;
     const spec = parseRemoteReference(resolved.name);
-    this.sourceLabel = `${DISTRIBUTION_SOURCE_PREFIX}.${sourceHost(spec.hostname)}`;
+    this.sourceLabel = distributionSourceLabel(spec.hostname);
     this.sourceRepo = spec.repository;
     this.fetcher = await this.opts.resolver.fetcher(resolved.name);
 

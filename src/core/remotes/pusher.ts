@@ -27,16 +27,22 @@ export interface BlobPushOptions {
 /** Blob content: bytes, or a function opening a stream of exactly desc.size bytes. */
 export type BlobData = Buffer | (() => AsyncIterable<Uint8Array>);
 
+/**
+ * The label naming the repositories a blob came from on a registry: its host without port or
+ * IPv6 brackets, as containerd writes it (`containerd.io/distribution.source.::1`).
+ */
+export function distributionSourceLabel(registry: string): string {
+  const host = registry.startsWith("[") ? registry.slice(1, registry.indexOf("]")) : registry.split(":")[0]!;
+  return `${DISTRIBUTION_SOURCE_LABEL}.${host}`;
+}
+
 /** The repository on this registry sharing most leading path components with `target`. */
 export function mountCandidate(
   registry: string,
   target: string,
   labels: Record<string, string> | undefined,
 ): string {
-  const hostname = registry.startsWith("[")
-    ? registry.slice(0, registry.indexOf("]") + 1)
-    : registry.split(":")[0]!;
-  const sources = labels?.[`${DISTRIBUTION_SOURCE_LABEL}.${hostname}`];
+  const sources = labels?.[distributionSourceLabel(registry)];
   if (!sources) return "";
   const components = target.split("/");
   let best = "";
