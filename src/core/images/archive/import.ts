@@ -43,7 +43,7 @@ function imageName(annotations: Record<string, string>, translate?: (ref: string
 }
 
 /** containerd's child GC label keys: config, m.<i> for manifests, l.<i> for layers, else <i>. */
-function childLabels(kids: readonly OciDescriptor[]): Record<string, string> {
+export function childLabels(kids: readonly OciDescriptor[]): Record<string, string> {
   const counts = new Map<string, number>();
   const labels: Record<string, string> = {};
   for (const child of kids) {
