@@ -6,7 +6,15 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
-import { isNotFound, notFound, unimplemented } from "../../pkg/errdefs/errdefs.js";
+import {
+  Code,
+  codeOf,
+  invalidArgument,
+  isNotFound,
+  messageOf,
+  notFound,
+  unimplemented,
+} from "../../pkg/errdefs/errdefs.js";
 import { childLabels } from "../images/archive/import.js";
 import { importIndex } from "../images/archive/importer.js";
 import type { OciDescriptor } from "../images/manifest.js";
@@ -94,7 +102,12 @@ export async function importStream(
   if (source.forceCompress) throw unimplemented("import: force_compress is not supported");
   progress?.({ event: "Importing" });
   const archive = source.mediaType === "" ? await decompressed(source.stream) : source.stream;
-  const index = await importIndex(deps.content, archive);
+  const index = await importIndex(deps.content, archive).catch((err: unknown) => {
+    // Parser errors carry no code: the archive is at fault.
+    throw codeOf(err) === Code.Unknown
+      ? invalidArgument(`import: not a valid image archive: ${messageOf(err)}`)
+      : err;
+  });
 
   const filter = platformFilter(store);
   const entries: OciDescriptor[] = [];
