@@ -17,6 +17,10 @@ import { leasesService } from "./services/leases/service.js";
 import { namespacesService } from "./services/namespaces/service.js";
 import { snapshotsService } from "./services/snapshots/service.js";
 import { snapshotsServicePlugin } from "./services/snapshots/snapshotters.js";
+import { streamManagerPlugin } from "./services/streaming/manager.js";
+import { streamingService } from "./services/streaming/service.js";
+import { localTransferPlugin } from "./services/transfer/local.js";
+import { transferService } from "./services/transfer/service.js";
 import { versionService } from "./services/version/service.js";
 import { nativeSnapshotterPlugin } from "./snapshots/native/plugin.js";
 import { overlaySnapshotterPlugin } from "./snapshots/overlay/plugin.js";
@@ -43,6 +47,10 @@ export const builtinPlugins: readonly PluginRegistration[] = [
   walkingDiffPlugin,
   diffServicePlugin as PluginRegistration,
   diffGrpcService,
+  streamManagerPlugin,
+  streamingService,
+  localTransferPlugin,
+  transferService,
   introspectionService,
   healthService,
 ];

@@ -1,0 +1,44 @@
+// io.containerd.transfer.v1.local: the daemon's transferrer over the namespaced metadata
+// stores, the metadata snapshotters and the configured differs. Temporary leases it deletes
+// are reported to the GC scheduler. Pull and push plug in through core/transfer's
+// RegistryTransfers once the registry pipeline is loaded; until then they answer Unimplemented.
+import type { Applier } from "../../../core/diff/diff.js";
+import type { MetadataDB } from "../../../core/metadata/db.js";
+import { ImageStore } from "../../../core/metadata/images.js";
+import { LeaseStore } from "../../../core/metadata/leases.js";
+import { LocalTransferrer } from "../../../core/transfer/local.js";
+import type { PluginRegistration } from "../../../pkg/plugin/types.js";
+import { CONTENT_PLUGIN_TYPE } from "../../content/local/plugin.js";
+import { GC_PLUGIN_TYPE, type GcService } from "../../gc/plugin.js";
+import { namespacedContent } from "../../metadata/content.js";
+import { METADATA_PLUGIN_TYPE } from "../../metadata/plugin.js";
+import {
+  type MetadataSnapshotters,
+  SERVICE_PLUGIN_TYPE,
+  SNAPSHOTS_SERVICE_ID,
+} from "../snapshots/snapshotters.js";
+
+export const TRANSFER_PLUGIN_TYPE = "io.containerd.transfer.v1";
+
+/** containerd's default snapshotter on Linux, used when an unpack names none. */
+const DEFAULT_SNAPSHOTTER = "overlayfs";
+
+export const localTransferPlugin: PluginRegistration = {
+  type: TRANSFER_PLUGIN_TYPE,
+  id: "local",
+  requires: [METADATA_PLUGIN_TYPE, CONTENT_PLUGIN_TYPE, SERVICE_PLUGIN_TYPE],
+  init: (ctx) => {
+    const db = ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE);
+    // Looked up when needed: the collector may load after this plugin, or not at all.
+    const collector = () => ctx.getAll<GcService>(GC_PLUGIN_TYPE).values().next().value;
+    return new LocalTransferrer({
+      content: namespacedContent(ctx),
+      images: new ImageStore(db),
+      leases: new LeaseStore(db),
+      snapshotters: ctx.get<MetadataSnapshotters>(SERVICE_PLUGIN_TYPE, SNAPSHOTS_SERVICE_ID),
+      applier: ctx.get<Applier>(SERVICE_PLUGIN_TYPE, "diff-service"),
+      defaultSnapshotter: DEFAULT_SNAPSHOTTER,
+      onLeaseDeleted: () => collector()?.mutated(true),
+    });
+  },
+};
