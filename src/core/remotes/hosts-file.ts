@@ -27,6 +27,19 @@ export interface HostEntry {
   header: Record<string, string[]>;
 }
 
+/** A host with containerd's defaults: HTTPS, /v2, every capability, no extra trust or headers. */
+export function defaultHostEntry(): HostEntry {
+  return {
+    scheme: "https",
+    host: "",
+    path: "/v2",
+    capabilities: [...ALL_CAPABILITIES],
+    ca: [],
+    clientPairs: [],
+    header: {},
+  };
+}
+
 const quote = JSON.stringify;
 
 /** The directories tried for a registry host, in order: `host_port_`, `host:port`, `_default`. */
@@ -108,15 +121,7 @@ function parseHostConfig(
   if (overridePath !== undefined && typeof overridePath !== "boolean")
     throw bad("override_path", "must be a boolean");
 
-  const entry: HostEntry = {
-    scheme: "https",
-    host: "",
-    path: "/v2",
-    capabilities: [...ALL_CAPABILITIES],
-    ca: [],
-    clientPairs: [],
-    header: {},
-  };
+  const entry = defaultHostEntry();
   if (server !== "") {
     const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(server) ? server : `https://${server}`;
     let url: URL;
@@ -197,15 +202,7 @@ function parseHostConfig(
 
 /** Docker's layout: every *.crt is a CA; each *.cert is a client certificate, its key in *.key. */
 async function loadCertFiles(dir: string): Promise<HostEntry> {
-  const entry: HostEntry = {
-    scheme: "https",
-    host: "",
-    path: "/v2",
-    capabilities: [...ALL_CAPABILITIES],
-    ca: [],
-    clientPairs: [],
-    header: {},
-  };
+  const entry = defaultHostEntry();
   const names = (await readdir(dir, { withFileTypes: true }))
     .filter((e) => e.isFile())
     .map((e) => e.name)

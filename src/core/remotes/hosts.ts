@@ -6,7 +6,14 @@ import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
 import { Agent, type Dispatcher } from "undici";
 import { invalidArgument } from "../../pkg/errdefs/errdefs.js";
-import { ALL_CAPABILITIES, type Capability, findHostDir, type HostEntry, loadHostDir } from "./hosts-file.js";
+import {
+  ALL_CAPABILITIES,
+  type Capability,
+  defaultHostEntry,
+  findHostDir,
+  type HostEntry,
+  loadHostDir,
+} from "./hosts-file.js";
 
 export type { Capability } from "./hosts-file.js";
 
@@ -67,7 +74,7 @@ export class RegistryHosts {
       const dir = await findHostDir(this.options.hostsDir, refHost);
       if (dir !== undefined) entries = await loadHostDir(dir);
     }
-    entries ??= [defaultEntry()];
+    entries ??= [defaultHostEntry()];
     const last = entries.at(-1);
     if (last !== undefined && last.host === "") {
       if (refHost === "docker.io") {
@@ -126,16 +133,6 @@ export class RegistryHosts {
     return agent;
   }
 }
-
-const defaultEntry = (): HostEntry => ({
-  scheme: "https",
-  host: "",
-  path: "/v2",
-  capabilities: [...ALL_CAPABILITIES],
-  ca: [],
-  clientPairs: [],
-  header: {},
-});
 
 async function readPem(file: string, what: string): Promise<string> {
   let text: string;
