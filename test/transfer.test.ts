@@ -306,10 +306,10 @@ describe("transfer service", () => {
     );
     await assert.rejects(
       transfer.transfer({
-        source: pack(OCIRegistrySchema, { reference: "127.0.0.1:1/a/b:1" }),
-        destination: pack(ImageStoreSchema, { name: "127.0.0.1:1/a/b:1" }),
+        source: pack(ImageStoreSchema, { name: NAME }),
+        destination: pack(OCIRegistrySchema, { reference: "127.0.0.1:1/a/b:1" }),
       }),
-      rejectsWith(Code.Unimplemented, /pull of 127\.0\.0\.1:1\/a\/b:1 .*not available/),
+      rejectsWith(Code.Unimplemented, /push to 127\.0\.0\.1:1\/a\/b:1 .*not available/),
     );
   });
 
