@@ -129,11 +129,14 @@ describe("transfer pull", () => {
     assert.deepEqual(images, []);
   });
 
-  test("a loopback registry is reached over plain HTTP without default_scheme http", async () => {
-    // As containerd, which falls back to plain HTTP for loopback registries.
-    const client = d.client("tp-loopback");
-    await transferPull(client, { reference: ref, platforms: [amd64] });
-    const { image: record } = await client.service(Images).get({ name: ref });
-    assert.equal(record?.target?.digest, image.manifestDigest);
+  test("without default_scheme http, a plain-HTTP registry is not reached: TLS is required", async () => {
+    const client = d.client("tp-tls");
+    await assert.rejects(
+      transferPull(client, { reference: ref, platforms: [amd64] }),
+      (err: unknown) =>
+        err instanceof ConnectError && err.code === Code.Unavailable && /TLS handshake/.test(err.message),
+    );
+    const { images } = await client.service(Images).list({});
+    assert.deepEqual(images, []);
   });
 });

@@ -41,9 +41,9 @@ const PROGRESS_INTERVAL_MS = 100;
 export function endpointResolver(from: RegistryEndpoint): Resolver {
   return new Resolver({
     hostsDir: from.hostsDir || undefined,
-    // containerd: default_scheme "http" makes plain HTTP the default for hosts hosts.toml does
-    // not configure; otherwise only loopback registries are tried over plain HTTP.
-    plainHttp: from.defaultScheme === "http" ? true : "localhost",
+    // default_scheme "http" makes plain HTTP the default for hosts hosts.toml does not
+    // configure; otherwise TLS (verified) everywhere, loopback registries too.
+    plainHttp: from.defaultScheme === "http",
     headers: from.headers,
     credentials: from.credentials,
   });
