@@ -1,7 +1,8 @@
-// berthctl images pull against real registries (Debian's docker-registry) and a real berthd:
+// berthctl images pull and push against real registries (Debian's docker-registry) and a real berthd:
 // plain HTTP with --plain-http (unpacked, per-layer progress lines on a non-terminal stderr),
 // --no-unpack, and TLS with basic auth through --hosts-dir (the test CA) and --user, the
-// credentials reaching the daemon over the Transfer auth stream.
+// credentials reaching the daemon over the Transfer auth stream; push of a pulled image under
+// a new name, pulled back into another namespace.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -19,7 +20,7 @@ import { pushImage, startRegistry, type TestRegistry } from "./support/registry.
 
 const exec = promisify(execFile);
 
-describe("berthctl images pull", () => {
+describe("berthctl images pull and push", () => {
   let d: Daemon;
   let plain: TestRegistry;
   let secured: TestRegistry;
@@ -121,5 +122,41 @@ describe("berthctl images pull", () => {
       ref,
     );
     assert.equal(stdout, `${ref} ${image.manifestDigest}\n`);
+  });
+
+  test("push sends a local image under a new name with --user; pulling it back gives the same digest", async () => {
+    const local = `${plain.host}/cli/app:v1`;
+    const target = `${secured.host}/private/copied:v3`;
+    const user = `${secured.username}:${secured.password}`;
+    const { stderr } = await ctl(
+      "-n",
+      "cli",
+      "images",
+      "push",
+      "--hosts-dir",
+      certsd,
+      "--user",
+      user,
+      target,
+      local,
+    );
+    assert.match(stderr, /Completed push to OCI Registry/);
+    assert.match(
+      stderr,
+      new RegExp(`manifest-sha256:${image.manifestDigest.slice(7, 19)}: (complete|already exists)`),
+    );
+    const { stdout } = await ctl(
+      "-n",
+      "cli-back",
+      "images",
+      "pull",
+      "-q",
+      "--hosts-dir",
+      certsd,
+      "--user",
+      user,
+      target,
+    );
+    assert.equal(stdout, `${target} ${image.manifestDigest}\n`);
   });
 });

@@ -9,7 +9,7 @@ import { Content } from "../src/api/services/content/v1/content_pb.js";
 import { Images } from "../src/api/services/images/v1/images_pb.js";
 import { Leases } from "../src/api/services/leases/v1/leases_pb.js";
 import { Snapshots } from "../src/api/services/snapshots/v1/snapshots_pb.js";
-import { transferPull } from "../src/client/transfer.js";
+import { transferPull, transferPush } from "../src/client/transfer.js";
 import { chainIds } from "../src/core/images/chainid.js";
 import { Resolver } from "../src/core/remotes/resolver.js";
 import type { Progress } from "../src/core/transfer/types.js";
@@ -138,5 +138,46 @@ describe("transfer pull", () => {
     );
     const { images } = await client.service(Images).list({});
     assert.deepEqual(images, []);
+  });
+
+  test("push through the Transfer service, then pull back elsewhere: the same digests", async () => {
+    const client = d.client("tp");
+    const target = `${registry.host}/test/pushed:v2`;
+    const events: Progress[] = [];
+    await transferPush(client, {
+      name: ref,
+      reference: target,
+      plainHttp: true,
+      progress: (p) => events.push(p),
+    });
+    const names = events.map((e) => e.event);
+    assert.equal(names[0], `Pushing to OCI Registry (${target})`);
+    assert.equal(names.at(-1), `Completed push to OCI Registry (${target})`);
+    for (const l of image.layers) {
+      const mine = events.filter((e) => e.name === `layer-${l.digest}`).map((e) => e.event);
+      // Same registry, another repository: the blob is mounted or found, or sent again.
+      assert.ok(mine.includes("complete") || mine.includes("already exists"), mine.join(", "));
+    }
+    assert.ok(events.some((e) => e.event === "complete" && e.name === `manifest-${image.manifestDigest}`));
+
+    const other = d.client("tp-back");
+    await transferPull(other, { reference: target, plainHttp: true, platforms: [amd64] });
+    const { image: record } = await other.service(Images).get({ name: target });
+    assert.equal(record?.target?.digest, image.manifestDigest);
+    for (const l of image.layers) {
+      const { info } = await other.service(Content).info({ digest: l.digest });
+      assert.equal(Number(info?.size), l.blob.length);
+    }
+  });
+
+  test("pushing an image the store does not have answers NotFound", async () => {
+    await assert.rejects(
+      transferPush(d.client("tp"), {
+        name: "example.com/none:1",
+        reference: `${registry.host}/test/none:1`,
+        plainHttp: true,
+      }),
+      (err: unknown) => err instanceof ConnectError && err.code === Code.NotFound,
+    );
   });
 });

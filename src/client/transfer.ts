@@ -1,6 +1,6 @@
 // The client side of containerd's Transfer service: a pull from a registry into the daemon's
-// image store, its progress received on a Streaming stream and, with credentials, the daemon's
-// auth requests answered on another, as containerd 2's ctr does.
+// image store, or a push of one of its images; progress received on a Streaming stream and,
+// with credentials, the daemon's auth requests answered on another, as containerd 2's ctr does.
 import { randomBytes } from "node:crypto";
 import { create, type DescMessage, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
@@ -85,26 +85,68 @@ function progressFromWire(m: Any): Progress {
   };
 }
 
-export interface PullRequest {
+type WirePlatform = { os: string; architecture: string; variant?: string };
+
+/** Where a registry is, and how to reach it. */
+export interface RegistryRequest {
   reference: string;
   /** Plain HTTP for registries hosts.toml does not configure. */
   plainHttp?: boolean;
   /** Sent when the daemon asks (over the auth stream). */
   credentials?: { username: string; secret: string } | undefined;
-  /** Platforms fetched ("os/arch[/variant]" objects); none means all. */
-  platforms?: { os: string; architecture: string; variant?: string }[];
-  /** The platform unpacked, into snapshotter ("" for the daemon's default); none: no unpack. */
-  unpack?: { platform: { os: string; architecture: string; variant?: string }; snapshotter: string };
+  /** certs.d directory on the daemon's machine. */
   hostsDir?: string;
-  labels?: Record<string, string>;
   progress?: (p: Progress) => void;
 }
 
+export interface PullRequest extends RegistryRequest {
+  /** Platforms fetched; none means all. */
+  platforms?: WirePlatform[];
+  /** The platform unpacked, into snapshotter ("" for the daemon's default); none: no unpack. */
+  unpack?: { platform: WirePlatform; snapshotter: string };
+  labels?: Record<string, string>;
+}
+
+export interface PushRequest extends RegistryRequest {
+  /** The image pushed. */
+  name: string;
+  /** Platforms pushed of an index; none means all. */
+  platforms?: WirePlatform[];
+}
+
 /** Pulls an image through the daemon's Transfer service; resolves when the pull is complete. */
-export async function transferPull(client: BerthClient, req: PullRequest): Promise<void> {
+export function transferPull(client: BerthClient, req: PullRequest): Promise<void> {
+  return transfer(client, req, (registry) => ({
+    source: registry,
+    destination: pack(ImageStoreSchema, {
+      name: req.reference,
+      labels: req.labels ?? {},
+      platforms: req.platforms ?? [],
+      unpacks: req.unpack ? [req.unpack] : [],
+    }),
+  }));
+}
+
+/** Pushes an image of the daemon's store through its Transfer service. */
+export function transferPush(client: BerthClient, req: PushRequest): Promise<void> {
+  return transfer(client, req, (registry) => ({
+    source: pack(ImageStoreSchema, { name: req.name, platforms: req.platforms ?? [] }),
+    destination: registry,
+  }));
+}
+
+/**
+ * Runs one transfer with the registry endpoint req describes, its progress stream and (with
+ * credentials) its auth stream open for the call.
+ */
+async function transfer(
+  client: BerthClient,
+  req: RegistryRequest,
+  endpoints: (registry: Any) => { source: Any; destination: Any },
+): Promise<void> {
   const id = randomBytes(8).toString("hex");
-  const progressId = `pull-progress-${id}`;
-  const authId = `pull-auth-${id}`;
+  const progressId = `transfer-progress-${id}`;
+  const authId = `transfer-auth-${id}`;
   const streams: ClientStream[] = [];
   const pending: Promise<void>[] = [];
   try {
@@ -134,26 +176,20 @@ export async function transferPull(client: BerthClient, req: PullRequest): Promi
         })(),
       );
     }
-    await client.service(Transfer).transfer(
-      {
-        source: pack(OCIRegistrySchema, {
-          reference: req.reference,
-          resolver: {
-            ...(req.plainHttp ? { defaultScheme: "http" } : {}),
-            ...(req.hostsDir ? { hostDir: req.hostsDir } : {}),
-            ...(req.credentials ? { authStream: authId } : {}),
-          },
-        }),
-        destination: pack(ImageStoreSchema, {
-          name: req.reference,
-          labels: req.labels ?? {},
-          platforms: req.platforms ?? [],
-          unpacks: req.unpack ? [req.unpack] : [],
-        }),
-        options: req.progress ? { progressStream: progressId } : {},
+    const registry = pack(OCIRegistrySchema, {
+      reference: req.reference,
+      resolver: {
+        ...(req.plainHttp ? { defaultScheme: "http" } : {}),
+        ...(req.hostsDir ? { hostDir: req.hostsDir } : {}),
+        ...(req.credentials ? { authStream: authId } : {}),
       },
-      { timeoutMs: 0 },
-    );
+    });
+    await client
+      .service(Transfer)
+      .transfer(
+        { ...endpoints(registry), options: req.progress ? { progressStream: progressId } : {} },
+        { timeoutMs: 0 },
+      );
     // The daemon closes the progress stream when the transfer ends: every report is in.
     await Promise.all(pending);
   } finally {

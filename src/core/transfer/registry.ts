@@ -1,10 +1,11 @@
-// Registry → image store over the pull pipeline (core/images/pull), as containerd's transfer
-// pull: a resolver built from the registry endpoint (hosts directory, default scheme, headers,
+// Registry → image store over the pull pipeline (core/images/pull), and image store → registry
+// over the remotes pusher (./push.ts). Pull, as containerd's transfer pull: a resolver built from the registry endpoint (hosts directory, default scheme, headers,
 // the client's credentials), the pull written under the transfer's lease, the image store's
 // platforms, unpack and names, and the pull's progress turned into containerd's transfer
 // Progress events.
 import { invalidArgument, unimplemented } from "../../pkg/errdefs/errdefs.js";
 import type { Applier } from "../diff/diff.js";
+import { LocalContentStore, LocalImageStore } from "../images/local-stores.js";
 import { ingestRef, type PullBackend, type PullProgress, pull } from "../images/pull.js";
 import { LocalPullBackend } from "../images/pull-local.js";
 import type { ContentMetadata } from "../metadata/content.js";
@@ -13,7 +14,8 @@ import type { LeaseStore } from "../metadata/leases.js";
 import type { MetadataSnapshotter } from "../metadata/snapshots.js";
 import { defaultMatcher, only, ordered } from "../platforms/compare.js";
 import { Resolver } from "../remotes/resolver.js";
-import { imagesToStore } from "./image-store.js";
+import { imagesToStore, lookupImages } from "./image-store.js";
+import { pushImage } from "./push.js";
 import type {
   ImageStoreEndpoint,
   Progress,
@@ -120,6 +122,20 @@ export class LocalRegistryTransfers implements RegistryTransfers {
       if (send === undefined) return;
       for (const image of result.images) send({ event: "saved", name: image.name, desc: image.target });
       send({ event: `Completed pull from ${label}` });
+    } finally {
+      await resolver.close();
+    }
+  }
+
+  async push(scope: TransferScope, from: ImageStoreEndpoint, to: RegistryEndpoint): Promise<void> {
+    const { namespace, lease } = scope;
+    const content = new LocalContentStore(this.deps.content, namespace, lease);
+    // As containerd, the first image the store names is the one pushed.
+    const [image] = await lookupImages(from, new LocalImageStore(this.deps.images, namespace, lease));
+    const resolver = endpointResolver(to);
+    try {
+      const pusher = await resolver.pusher(to.reference);
+      await pushImage({ content, pusher }, image!, from, to, scope.options);
     } finally {
       await resolver.close();
     }

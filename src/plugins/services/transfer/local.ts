@@ -1,7 +1,7 @@
 // io.containerd.transfer.v1.local: the daemon's transferrer over the namespaced metadata
 // stores, the metadata snapshotters and the configured differs. Temporary leases it deletes
-// are reported to the GC scheduler. Pull goes through core/transfer's registry transfers over
-// the pull pipeline; push answers Unimplemented until it is provided there.
+// are reported to the GC scheduler. Pull and push go through core/transfer's registry
+// transfers (the pull pipeline, the remotes pusher).
 import type { Applier } from "../../../core/diff/diff.js";
 import type { MetadataDB } from "../../../core/metadata/db.js";
 import { ImageStore } from "../../../core/metadata/images.js";

@@ -1,8 +1,8 @@
-// images pull: a pull by the daemon through the Transfer service, as containerd 2's ctr, with
-// its progress shown on stderr as it arrives (see ../pull-progress.ts).
+// images pull|push: the daemon pulls or pushes through its Transfer service, as containerd 2's
+// ctr, the progress shown on stderr as it arrives (see ../pull-progress.ts).
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { transferPull } from "../../../client/transfer.js";
+import { transferPull, transferPush } from "../../../client/transfer.js";
 import { normalizeDockerRef } from "../../../core/images/reference.js";
 import { defaultSpec, type Platform, parse } from "../../../core/platforms/platform.js";
 import type { Progress } from "../../../core/transfer/types.js";
@@ -32,7 +32,7 @@ async function credentials(user: string): Promise<{ username: string; secret: st
   return { username: user, secret: input.split("\n")[0]!.replace(/\r$/, "") };
 }
 
-export function imagePullCommand(images: Command, globals: () => Globals): void {
+export function imageRegistryCommands(images: Command, globals: () => Globals): void {
   images
     .command("pull <ref>")
     .description("pull an image from a registry through the daemon's Transfer service, and unpack it")
@@ -94,6 +94,42 @@ export function imagePullCommand(images: Command, globals: () => Globals): void 
         const rows = saved.map((p) => ({ name: p.name ?? "", digest: p.desc?.digest ?? "" }));
         if (g.format === "json") return printJson(rows);
         for (const r of rows) process.stdout.write(`${r.name} ${r.digest}\n`);
+      },
+    );
+
+  images
+    .command("push <ref> [local]")
+    .description("push an image (local, default ref) to ref through the daemon's Transfer service")
+    .option("--plain-http", "talk plain HTTP to registries hosts.toml does not configure")
+    .option("-u, --user <user[:pass]>", "registry credentials (the password from stdin when not given)")
+    .option(
+      "--platform <platform>",
+      "push only this platform of an index (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option("--hosts-dir <dir>", "certs.d directory with <host>/hosts.toml (the daemon reads it)")
+    .option("-q, --quiet", "no progress display")
+    .action(
+      async (
+        ref: string,
+        local: string | undefined,
+        opts: { plainHttp?: boolean; user?: string; platform?: string[]; hostsDir?: string; quiet?: boolean },
+      ) => {
+        const reference = normalizeDockerRef(ref);
+        const display = opts.quiet ? undefined : progressDisplay(process.stderr);
+        try {
+          await transferPush(globals().client(), {
+            name: local === undefined ? reference : normalizeDockerRef(local),
+            reference,
+            plainHttp: opts.plainHttp ?? false,
+            credentials: opts.user === undefined ? undefined : await credentials(opts.user),
+            platforms: (opts.platform ?? []).map((p) => wirePlatform(parse(p))),
+            ...(opts.hostsDir ? { hostsDir: resolve(opts.hostsDir) } : {}),
+            ...(display ? { progress: (p: Progress) => display.update(p) } : {}),
+          });
+        } finally {
+          display?.finish();
+        }
       },
     );
 }
