@@ -108,9 +108,16 @@ export interface PullOptions {
   allPlatforms?: boolean;
   /** Unpack into this snapshotter; nothing is unpacked without it. */
   unpack?: string | undefined;
+  /** The platform unpacked, when it is not the one pulled (a transfer's unpack configuration). */
+  unpackPlatform?: MatchComparer | undefined;
   maxConcurrentDownloads?: number;
   /** Labels of the image record (they replace an existing record's). */
   labels?: Record<string, string>;
+  /**
+   * The image records to write for the pulled root, instead of one named by the resolved
+   * reference (a transfer's image store names them).
+   */
+  records?: ((name: string, target: ImageSpec["target"]) => ImageSpec[]) | undefined;
   leaseExpiryMs?: number;
   progress?: (p: PullProgress) => void;
   signal?: AbortSignal;
@@ -119,7 +126,9 @@ export interface PullOptions {
 }
 
 export interface PullResult {
+  /** The first record written; images lists them all. */
   image: ImageSpec;
+  images: ImageSpec[];
   /** Digests downloaded, and digests found present (or whose layer was already unpacked). */
   fetched: string[];
   existing: string[];
@@ -133,8 +142,8 @@ interface FetchedManifest {
   platform: Platform | undefined;
 }
 
-/** containerd's ingest refs: "<kind>-<digest>". */
-function ingestRef(desc: Descriptor): string {
+/** containerd's ingest refs: "<kind>-<digest>" (its remotes.MakeRefKey). */
+export function ingestRef(desc: Descriptor): string {
   const kind = isManifestType(desc.mediaType)
     ? "manifest"
     : isIndexType(desc.mediaType)
@@ -190,6 +199,7 @@ export async function pull(ref: string, opts: PullOptions): Promise<PullResult> 
 class PullRun {
   private readonly progress: (p: PullProgress) => void;
   private readonly platform: MatchComparer;
+  private readonly unpackPlatform: MatchComparer;
   private readonly limiter: Limiter;
   /** Aborted at the first failure, so the other downloads and the unpack stop. */
   private readonly controller = new AbortController();
@@ -212,6 +222,7 @@ class PullRun {
   ) {
     this.progress = opts.progress ?? (() => {});
     this.platform = opts.platform ?? defaultMatcher();
+    this.unpackPlatform = opts.unpackPlatform ?? this.platform;
     this.limiter = new Limiter(opts.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS);
     this.signal = opts.signal
       ? AbortSignal.any([opts.signal, this.controller.signal])
@@ -236,9 +247,9 @@ class PullRun {
     // As containerd's unpacker: the manifest for the platform is unpacked, the others fetched.
     const target = this.opts.unpack
       ? sortByPreference(
-          manifests.filter((m) => m.platform !== undefined && this.platform.match(m.platform)),
+          manifests.filter((m) => m.platform !== undefined && this.unpackPlatform.match(m.platform)),
           (m) => m.platform,
-          this.platform,
+          this.unpackPlatform,
         )[0]
       : undefined;
     let unpacked: UnpackResult | undefined;
@@ -249,12 +260,16 @@ class PullRun {
       }),
     );
 
-    const image = await this.stores.images.put(
-      { name: this.name, labels: this.opts.labels ?? {}, target: plainDescriptor(root) },
-      { replaceLabels: true },
-    );
+    const record = plainDescriptor(root);
+    const records = this.opts.records?.(this.name, record) ?? [
+      { name: this.name, labels: this.opts.labels ?? {}, target: record },
+    ];
+    if (records.length === 0) throw invalidArgument(`${this.name}: no image name to store the pull under`);
+    const images: ImageSpec[] = [];
+    for (const r of records) images.push(await this.stores.images.put(r, { replaceLabels: true }));
     return {
-      image,
+      image: images[0]!,
+      images,
       fetched: this.fetched,
       existing: this.existing,
       ...(unpacked ? { unpacked } : {}),
@@ -317,7 +332,7 @@ class PullRun {
 
   /** Unpacks m, each layer applied as soon as it is downloaded and the ones below are applied. */
   private async unpackWhileDownloading(m: FetchedManifest, snapshotterName: string): Promise<UnpackResult> {
-    const image = await resolveImage(this.stores.content, m.desc, this.platform);
+    const image = await resolveImage(this.stores.content, m.desc, this.unpackPlatform);
     const { snapshotter, applier } = this.stores.unpacker(snapshotterName);
     const chain = chainIds(image.layers.map((l) => l.diffId));
     // Layers up to the highest one already unpacked are neither fetched nor applied.
@@ -337,7 +352,7 @@ class PullRun {
     const unpacking = unpackResolved({ content: this.stores.content, snapshotter, applier }, image, {
       snapshotterName,
       namespace: this.opts.backend.namespace,
-      platform: this.platform,
+      platform: this.unpackPlatform,
       signal: this.signal,
       layerReady: async (i) => {
         // A layer below start whose snapshot went away meanwhile is fetched now.

@@ -29,6 +29,8 @@ export interface ClientOptions {
   responseTimeoutMs?: number | undefined;
   /** No body bytes within this long fails the transfer as stalled. */
   stallTimeoutMs?: number | undefined;
+  /** Extra headers for every request (a transfer's resolver headers); hosts.toml's come after. */
+  headers?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface Call {
@@ -93,6 +95,7 @@ export class RegistryClient {
       if (call.signal?.aborted) throw canceled(`${call.method} ${sanitizeUrl(url)}: canceled`);
       const sameOrigin = url.host === call.host.host;
       const headers: Record<string, string> = { "user-agent": this.options.userAgent ?? "berth" };
+      for (const [k, v] of Object.entries(this.options.headers ?? {})) headers[k.toLowerCase()] = v;
       for (const [k, v] of Object.entries(call.host.header)) headers[k.toLowerCase()] = v.join(", ");
       for (const [k, v] of Object.entries(call.headers ?? {})) headers[k.toLowerCase()] = v;
       // Authorization is per host: a redirect to blob storage gets only what that host earned.

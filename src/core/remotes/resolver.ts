@@ -44,6 +44,8 @@ export interface ResolverOptions extends HostsOptions {
   retry?: Partial<RetryOptions> | undefined;
   responseTimeoutMs?: number | undefined;
   stallTimeoutMs?: number | undefined;
+  /** Extra headers for every request. */
+  headers?: Readonly<Record<string, string>> | undefined;
   /** Largest index or manifest accepted (containerd: 4 MiB). */
   maxManifestBytes?: number | undefined;
 }
@@ -91,6 +93,7 @@ export class Resolver {
       retry: options.retry,
       responseTimeoutMs: options.responseTimeoutMs,
       stallTimeoutMs: options.stallTimeoutMs,
+      headers: options.headers,
     });
     this.maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
   }

@@ -1,4 +1,4 @@
-// images ls|rm|label|check: image records in the current namespace.
+// images ls|rm|label|check: image records in the current namespace (pull, push: images-registry.ts).
 import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
@@ -8,6 +8,7 @@ import { isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
 import type { Globals } from "../globals.js";
 import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
 import { imageArchiveCommands } from "./images-archive.js";
+import { imageRegistryCommands } from "./images-registry.js";
 
 const imageJson = (i: Image) => ({
   name: i.name,
@@ -36,6 +37,7 @@ function formatBytes(n: number): string {
 export function imagesCommand(program: Command, globals: () => Globals): void {
   const images = program.command("images").alias("image").alias("i").description("manage image records");
   imageArchiveCommands(images, globals);
+  imageRegistryCommands(images, globals);
 
   images
     .command("ls [filters...]")

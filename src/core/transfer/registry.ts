@@ -1,0 +1,165 @@
+// Registry → image store over the pull pipeline (core/images/pull), and image store → registry
+// over the remotes pusher (./push.ts). Pull, as containerd's transfer pull: a resolver built from the registry endpoint (hosts directory, default scheme, headers,
+// the client's credentials), the pull written under the transfer's lease, the image store's
+// platforms, unpack and names, and the pull's progress turned into containerd's transfer
+// Progress events.
+import { invalidArgument, unimplemented } from "../../pkg/errdefs/errdefs.js";
+import type { Applier } from "../diff/diff.js";
+import { LocalContentStore, LocalImageStore } from "../images/local-stores.js";
+import { ingestRef, type PullBackend, type PullProgress, pull } from "../images/pull.js";
+import { LocalPullBackend } from "../images/pull-local.js";
+import type { ContentMetadata } from "../metadata/content.js";
+import type { ImageStore as MetadataImageStore } from "../metadata/images.js";
+import type { LeaseStore } from "../metadata/leases.js";
+import type { MetadataSnapshotter } from "../metadata/snapshots.js";
+import { defaultMatcher, only, ordered } from "../platforms/compare.js";
+import { Resolver } from "../remotes/resolver.js";
+import { imagesToStore, lookupImages } from "./image-store.js";
+import { pushImage } from "./push.js";
+import type {
+  ImageStoreEndpoint,
+  Progress,
+  RegistryEndpoint,
+  RegistryTransfers,
+  TransferScope,
+} from "./types.js";
+
+export interface RegistryTransferDeps {
+  content: ContentMetadata;
+  images: MetadataImageStore;
+  leases: LeaseStore;
+  snapshotters: ReadonlyMap<string, MetadataSnapshotter>;
+  applier: Applier;
+  defaultSnapshotter: string;
+  /** Where a refused schema 1 image is recorded as a deprecation. */
+  warnings?: { emit(id: string, message: string): void } | undefined;
+  maxConcurrentDownloads?: number | undefined;
+}
+
+/** Downloading reports for one blob are sent at most this often, as containerd's tracker ticks. */
+const PROGRESS_INTERVAL_MS = 100;
+
+/** The resolver a registry endpoint describes. */
+export function endpointResolver(from: RegistryEndpoint): Resolver {
+  return new Resolver({
+    hostsDir: from.hostsDir || undefined,
+    // default_scheme "http" makes plain HTTP the default for hosts hosts.toml does not
+    // configure; otherwise TLS (verified) everywhere, loopback registries too.
+    plainHttp: from.defaultScheme === "http",
+    headers: from.headers,
+    credentials: from.credentials,
+  });
+}
+
+/** Turns pull progress into containerd's transfer Progress events for the root named name. */
+export function pullProgress(send: (p: Progress) => void, label: string): (p: PullProgress) => void {
+  let root = "";
+  const lastSent = new Map<string, number>();
+  return (p) => {
+    const desc = p.descriptor;
+    if (p.status === "resolving") return send({ event: `Resolving from ${label}` });
+    if (desc === undefined) return;
+    if (p.status === "resolved") {
+      root = ingestRef(desc);
+      send({ event: `Pulling from ${label}` });
+      return send({ event: "fetching image content", name: root, desc });
+    }
+    const name = ingestRef(desc);
+    const job = { name, parents: name === root ? [] : [root], progress: p.offset, total: p.total, desc };
+    switch (p.status) {
+      case "waiting":
+        return send({ event: "waiting", ...job, progress: 0 });
+      case "downloading": {
+        const now = Date.now();
+        if (p.offset < p.total && now - (lastSent.get(desc.digest) ?? 0) < PROGRESS_INTERVAL_MS) return;
+        lastSent.set(desc.digest, now);
+        return send({ event: "downloading", ...job });
+      }
+      case "done":
+        lastSent.delete(desc.digest);
+        return send({ event: "complete", ...job });
+      case "exists":
+        return send({ event: "already exists", name, progress: p.total, total: p.total, desc });
+      case "unpacking":
+        return send({ event: "extracting", ...job, progress: 0 });
+    }
+  };
+}
+
+export class LocalRegistryTransfers implements RegistryTransfers {
+  constructor(private readonly deps: RegistryTransferDeps) {}
+
+  async pull(scope: TransferScope, from: RegistryEndpoint, to: ImageStoreEndpoint): Promise<void> {
+    if (to.name === "" && to.extraReferences.length === 0)
+      throw invalidArgument(`pull of ${from.reference}: the image store gives the image no name`);
+    if (to.unpacks.length > 1)
+      throw unimplemented(`pull of ${from.reference}: more than one unpack configuration is not supported`);
+    const unpack = to.unpacks[0];
+    const snapshotter = unpack && (unpack.snapshotter || this.deps.defaultSnapshotter);
+    if (snapshotter !== undefined && !this.deps.snapshotters.has(snapshotter))
+      throw invalidArgument(
+        `pull of ${from.reference}: snapshotter ${JSON.stringify(snapshotter)} is not loaded`,
+      );
+    const send = scope.options.progress;
+    const label = `OCI Registry (${from.reference})`;
+    const resolver = endpointResolver(from);
+    try {
+      const result = await pull(from.reference, {
+        resolver,
+        backend: this.backend(scope),
+        // containerd's image store: its platforms filter what is fetched; none means all.
+        ...(to.platforms.length > 0
+          ? { platform: ordered(...to.platforms) }
+          : { allPlatforms: true, platform: unpack ? only(unpack.platform) : defaultMatcher() }),
+        ...(unpack ? { unpack: snapshotter, unpackPlatform: only(unpack.platform) } : {}),
+        records: (_name, target) =>
+          imagesToStore(to, { ...target, annotations: target.annotations ?? {} }, false),
+        maxConcurrentDownloads: this.deps.maxConcurrentDownloads,
+        warnings: this.deps.warnings,
+        ...(send ? { progress: pullProgress(send, label) } : {}),
+        ...(scope.options.signal ? { signal: scope.options.signal } : {}),
+      });
+      if (send === undefined) return;
+      for (const image of result.images) send({ event: "saved", name: image.name, desc: image.target });
+      send({ event: `Completed pull from ${label}` });
+    } finally {
+      await resolver.close();
+    }
+  }
+
+  async push(scope: TransferScope, from: ImageStoreEndpoint, to: RegistryEndpoint): Promise<void> {
+    const { namespace, lease } = scope;
+    const content = new LocalContentStore(this.deps.content, namespace, lease);
+    // As containerd, the first image the store names is the one pushed.
+    const [image] = await lookupImages(from, new LocalImageStore(this.deps.images, namespace, lease));
+    const resolver = endpointResolver(to);
+    try {
+      const pusher = await resolver.pusher(to.reference);
+      await pushImage({ content, pusher }, image!, from, to, scope.options);
+    } finally {
+      await resolver.close();
+    }
+  }
+
+  /** The pull's backend, writing under the transfer's lease rather than a lease of its own. */
+  private backend(scope: TransferScope): PullBackend {
+    const { deps } = this;
+    const local = new LocalPullBackend(
+      {
+        leases: deps.leases,
+        content: deps.content,
+        images: deps.images,
+        snapshotter: (name) => deps.snapshotters.get(name),
+        applier: deps.applier,
+      },
+      scope.namespace,
+    );
+    return {
+      namespace: scope.namespace,
+      createLease: async () => scope.lease,
+      deleteLease: async () => {},
+      holdContent: (lease, digest) => local.holdContent(lease, digest),
+      stores: (lease) => local.stores(lease),
+    };
+  }
+}
