@@ -127,9 +127,13 @@ describe("berthctl images against berthd", () => {
 
   test("a layer whose diff ID disagrees with the config leaves no snapshot behind", async () => {
     await assert.rejects(ctl("-n", "lying", "images", "import", join(d.dir, "lying.tar")), /wrong diff ID/);
-    // The first layer is fine and stays; neither the second's chain ID nor its extraction key does.
+    // Neither the second layer's chain ID nor its extraction key is left. The first layer's
+    // snapshot was fine; with no image holding it, a collection may already have removed it.
     const names = await snapshotNames("lying");
-    assert.deepEqual(names, [image.diffIds[0]]);
+    assert.ok(
+      names.every((n) => n === image.diffIds[0]),
+      `only the first layer may remain: ${names}`,
+    );
   });
 
   test("a hostile layer is refused with a clear error and leaves no snapshot", async () => {
@@ -147,7 +151,11 @@ describe("berthctl images against berthd", () => {
       e.message.includes(hostile.layers[1]!.digest),
     );
     assert.ok(!existsSync("/tmp/berth-hostile-layer"), "nothing written through the symlink");
-    assert.deepEqual(await snapshotNames("hostile"), [hostile.diffIds[0]]);
+    const names = await snapshotNames("hostile");
+    assert.ok(
+      names.every((n) => n === hostile.diffIds[0]),
+      `only the first layer may remain: ${names}`,
+    );
   });
 
   test("export and re-import through berthctl", async () => {
