@@ -3,49 +3,23 @@
 // containerd (Debian's package, on a private root, state and socket) and by berthd, both
 // mounted read-only, and the two trees compared file by file.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { BerthClient } from "../src/client/client.js";
+import { type Containerd, startContainerd } from "./support/containerd.js";
 import { BERTHCTL, type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
 import { buildImage, type LayerCompression, writeDockerArchive, writeOciArchive } from "./support/images.js";
 import { compareTrees, describeTree } from "./support/images-tree.js";
 
 const exec = promisify(execFile);
 
-async function startContainerd(dir: string): Promise<{ address: string; proc: ChildProcess }> {
-  const address = join(dir, "containerd.sock");
-  const config = join(dir, "config.toml");
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(config, 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n');
-  const proc = spawn(
-    "containerd",
-    ["--config", config, "--root", join(dir, "root"), "--state", join(dir, "state"), "--address", address],
-    { stdio: "ignore" },
-  );
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`containerd exited with ${proc.exitCode}`);
-    const c = new BerthClient({ address, timeoutMs: 500 });
-    try {
-      await c.version.version({});
-      return { address, proc };
-    } catch {
-      if (Date.now() > deadline) throw new Error("containerd did not answer in 20 s");
-      await new Promise((r) => setTimeout(r, 50));
-    } finally {
-      c.close();
-    }
-  }
-}
-
 describe("unpack compared with containerd", () => {
   let dir: string;
   let d: Daemon;
-  let containerd: { address: string; proc: ChildProcess };
+  let containerd: Containerd;
   const ctr = async (...args: string[]) =>
     (await exec("ctr", ["--address", containerd.address, "-n", "cmp", ...args], { timeout: 120_000 })).stdout;
   const ctl = async (...args: string[]) =>
@@ -63,11 +37,7 @@ describe("unpack compared with containerd", () => {
   after(async () => {
     await d?.stop();
     d?.cleanup();
-    if (containerd && containerd.proc.exitCode === null) {
-      const exited = new Promise((r) => containerd.proc.once("exit", r));
-      containerd.proc.kill("SIGTERM");
-      await exited;
-    }
+    await containerd?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
