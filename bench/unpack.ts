@@ -8,94 +8,25 @@
 // ctr is the same client for both, so the figures compare the daemons. Each run gets a fresh
 // ext4 filesystem (see freshFilesystem). Prints medians.
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { buildImage, type Entry, writeOciArchive } from "../test/support/images.js";
-import { median, stop, subjects, untilReady } from "./support.js";
+import { writeOciArchive } from "../test/support/images.js";
+import { LARGE_FILES, LAYERS, largeImage, SMALL_FILES } from "./large-image.js";
+import { dropFilesystem, freshFilesystem, median, stop, subjects, untilReady } from "./support.js";
 
 const exec = promisify(execFile);
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
-const LAYERS = 5;
-/** Per layer: small files (1–16 KiB) and large ones (1–8 MiB), 70% random bytes, 30% text. */
-const SMALL_FILES = 2000;
-const LARGE_FILES = 8;
 const IMAGE = "docker.io/bench/unpack:latest";
 const ARCHIVE = join(tmpdir(), `berth-bench-unpack-v2-${LAYERS}x${SMALL_FILES}x${LARGE_FILES}.tar`);
-
-/** A deterministic generator (xorshift), so every run and machine builds the same archive. */
-function filler(seed: number) {
-  let x = seed | 1;
-  const next = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-  const text = Buffer.from("the quick brown fox jumps over the lazy dog; ".repeat(100));
-  return {
-    int: (below: number) => next() % below,
-    bytes(size: number): Buffer {
-      const out = Buffer.allocUnsafe(size);
-      const randomPart = Math.floor(size * 0.7) & ~3;
-      for (let i = 0; i < randomPart; i += 4) out.writeUInt32LE(next(), i);
-      for (let i = randomPart; i < size; i++) out[i] = text[i % text.length]!;
-      return out;
-    },
-  };
-}
-
-/** One layer's entries: directories, small files and large ones, uid/gid 1000. */
-function layerEntries(n: number): Entry[] {
-  const rand = filler(n + 1);
-  const dirs = Array.from({ length: 40 }, (_, d) => `layer${n}/dir${d}`);
-  const file = (name: string, size: number): Entry => ({
-    name,
-    mode: 0o644,
-    uid: 1000,
-    gid: 1000,
-    data: rand.bytes(size),
-  });
-  return [
-    { name: `layer${n}`, type: "directory", mode: 0o755 },
-    ...dirs.map((name): Entry => ({ name, type: "directory", mode: 0o755 })),
-    ...Array.from({ length: SMALL_FILES }, (_, i) =>
-      file(`${dirs[i % dirs.length]}/small-${i}`, 1024 + rand.int(15 * 1024)),
-    ),
-    ...Array.from({ length: LARGE_FILES }, (_, i) =>
-      file(`layer${n}/large-${i}.bin`, (1 << 20) + rand.int(7 << 20)),
-    ),
-  ];
-}
 
 /** Writes the OCI layout archive once; later runs reuse it. */
 async function buildArchive(): Promise<void> {
   if (existsSync(ARCHIVE)) return;
-  const image = await buildImage({ layers: Array.from({ length: LAYERS }, (_, n) => layerEntries(n)) });
+  const image = await largeImage();
   await writeOciArchive(`${ARCHIVE}.partial`, image, { name: IMAGE });
   renameSync(`${ARCHIVE}.partial`, ARCHIVE);
-}
-
-/**
- * A new ext4 filesystem (a loop-mounted sparse file) for one run's root and state. Removing
- * the tens of thousands of files a run writes and then creating as many again on the same
- * ext4 makes every inode allocation scan past the recently deleted ones (the kernel's
- * recently_deleted(), seen taking ~1 ms of system time per created file): a fresh filesystem
- * per run keeps that from the figures, for both daemons alike.
- */
-async function freshFilesystem(prefix: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  await exec("truncate", ["-s", "4G", `${dir}.img`]);
-  await exec("mkfs.ext4", ["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", `${dir}.img`]);
-  await exec("mount", ["-o", "loop", `${dir}.img`, dir]);
-  return dir;
-}
-
-async function dropFilesystem(dir: string): Promise<void> {
-  await exec("umount", ["-R", dir]);
-  rmSync(`${dir}.img`, { force: true });
-  rmSync(dir, { recursive: true, force: true });
 }
 
 /** Seconds the command took. */
