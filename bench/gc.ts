@@ -31,7 +31,7 @@ import {
   imageKey,
 } from "../src/core/metadata/keys.js";
 import { putLeased } from "../test/support/leased-content.js";
-import { median, stop, subjects, untilReady } from "./support.js";
+import { median, percentile, sampleLatency, stop, subjects, untilReady } from "./support.js";
 
 const IMAGES = Number(process.env["BENCH_GC_IMAGES"] ?? 10_000);
 const BLOBS = Number(process.env["BENCH_GC_BLOBS"] ?? 50_000);
@@ -43,12 +43,6 @@ const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
 const sha = (s: string | Uint8Array) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
-
-function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
 
 const latencySummary = (xs: number[]) =>
   `p50 ${ms(percentile(xs, 50))}, p99 ${ms(percentile(xs, 99))}, max ${ms(Math.max(...xs))} (${xs.length} calls)`;
@@ -112,26 +106,6 @@ async function populate(root: string): Promise<void> {
     });
   }
   await db.close();
-}
-
-/** Version latencies of one client calling back to back until `until` settles. */
-async function sampleLatency(address: string, until: Promise<unknown>): Promise<number[]> {
-  const client = new BerthClient({ address, timeoutMs: 60_000 });
-  let done = false;
-  void until.finally(() => {
-    done = true;
-  });
-  const out: number[] = [];
-  try {
-    while (!done) {
-      const t = performance.now();
-      await client.version.version({});
-      out.push(performance.now() - t);
-    }
-  } finally {
-    client.close();
-  }
-  return out;
 }
 
 /** A collection as clients trigger one: the synchronous delete of a lease. */

@@ -12,12 +12,20 @@ import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { BerthClient } from "../src/client/client.js";
 import { Resolver } from "../src/core/remotes/resolver.js";
 import { buildImage } from "../test/support/images.js";
 import { pushImage, startRegistry } from "../test/support/registry.js";
 import { largeImage } from "./large-image.js";
-import { dropFilesystem, freshFilesystem, median, stop, subjects, untilReady } from "./support.js";
+import {
+  dropFilesystem,
+  freshFilesystem,
+  median,
+  percentile,
+  sampleLatency,
+  stop,
+  subjects,
+  untilReady,
+} from "./support.js";
 
 const exec = promisify(execFile);
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
@@ -32,32 +40,6 @@ function pullCommand(subject: string, address: string, ref: string): [string, st
     [BERTHCTL, "--address", address, "-n", "bench", "images", "pull", "--plain-http", "-q", ref],
   ];
 }
-
-/** Version latencies every PROBE_MS until `until` settles. */
-async function probe(address: string, until: Promise<unknown>): Promise<number[]> {
-  const client = new BerthClient({ address, timeoutMs: 30_000 });
-  let done = false;
-  void until.finally(() => {
-    done = true;
-  });
-  const out: number[] = [];
-  try {
-    while (!done) {
-      const t = performance.now();
-      await client.version.version({});
-      out.push(performance.now() - t);
-      await new Promise((r) => setTimeout(r, PROBE_MS));
-    }
-  } finally {
-    client.close();
-  }
-  return out;
-}
-
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
-};
 
 const registry = await startRegistry("http");
 const images = { busybox: await buildImage({ compression: "gzip" }), large: await largeImage() };
@@ -88,7 +70,7 @@ try {
           const [cmd, args] = pullCommand(subject.name, address, refs[name]);
           const t0 = performance.now();
           const pulled = exec(cmd, args, { timeout: 600_000, maxBuffer: 64 << 20 });
-          const latencies = probe(address, pulled);
+          const latencies = sampleLatency(address, pulled, PROBE_MS);
           await pulled;
           figures.get(subject.name)![name].push((performance.now() - t0) / 1000);
           if (name === "large") figures.get(subject.name)!.latency.push(...(await latencies));

@@ -168,6 +168,38 @@ export async function rawCallRate(
   }
 }
 
+/** Version latencies of one client until `until` settles, a call every intervalMs (0: back to back). */
+export async function sampleLatency(
+  address: string,
+  until: Promise<unknown>,
+  intervalMs = 0,
+): Promise<number[]> {
+  const client = new BerthClient({ address, timeoutMs: 60_000 });
+  let done = false;
+  void until.finally(() => {
+    done = true;
+  });
+  const out: number[] = [];
+  try {
+    while (!done) {
+      const t = performance.now();
+      await client.version.version({});
+      out.push(performance.now() - t);
+      if (intervalMs > 0) await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  } finally {
+    client.close();
+  }
+  return out;
+}
+
+/** The p-th percentile (nearest rank); NaN for no values. */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
 export async function stop(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null) return;
   const exited = new Promise((r) => proc.once("exit", r));

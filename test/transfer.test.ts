@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Content } from "../src/api/services/content/v1/content_pb.js";
@@ -25,14 +25,11 @@ import { OCIRegistrySchema } from "../src/api/types/transfer/registry_pb.js";
 import { DataSchema, WindowUpdateSchema } from "../src/api/types/transfer/streaming_pb.js";
 import type { BerthClient } from "../src/client/client.js";
 import { chainIds } from "../src/core/images/chainid.js";
+import { packAny, typeNameOf, unpackAny } from "../src/pkg/rpc/any.js";
 import { AsyncQueue } from "../src/pkg/rpc/queue.js";
-import { unpackAny } from "../src/plugins/services/streaming/any.js";
 import { type Daemon, startBerthd } from "./support/daemon.js";
 import { type BuiltImage, buildImage, writeOciArchive } from "./support/images.js";
 
-const pack = <D extends DescMessage>(schema: D, init: MessageInitShape<D>): Any =>
-  create(AnySchema, { typeUrl: schema.typeName, value: toBinary(schema, create(schema, init)) });
-const typeName = (a: Any) => a.typeUrl.slice(a.typeUrl.lastIndexOf("/") + 1);
 const rejectsWith = (code: Code, message?: RegExp) => (err: unknown) =>
   err instanceof ConnectError && err.code === code && (message === undefined || message.test(err.message));
 
@@ -54,7 +51,7 @@ interface ClientStream {
 
 async function openStream(client: BerthClient, id: string): Promise<ClientStream> {
   const requests = new AsyncQueue<Any>();
-  requests.push(pack(StreamInitSchema, { id }));
+  requests.push(packAny(StreamInitSchema, { id }));
   const abort = new AbortController();
   // No deadline: a stream lives as long as the transfer using it. (connect-node also keeps a
   // deadline timer running after a bidi call failed before the client finished sending.)
@@ -76,7 +73,7 @@ async function openStream(client: BerthClient, id: string): Promise<ClientStream
     );
   const ack = await next();
   assert.equal(ack.done, false);
-  assert.equal(typeName(ack.value as Any), "google.protobuf.Empty");
+  assert.equal(typeNameOf(ack.value as Any), "google.protobuf.Empty");
   return {
     send: (a) => requests.push(a),
     end: () => requests.end(),
@@ -97,7 +94,7 @@ async function sendBytes(stream: ClientStream, data: Buffer): Promise<{ maxOutst
   for (;;) {
     while (credit > 0 && offset < data.length) {
       const n = Math.min(32 * 1024, credit, data.length - offset);
-      stream.send(pack(DataSchema, { data: data.subarray(offset, offset + n) }));
+      stream.send(packAny(DataSchema, { data: data.subarray(offset, offset + n) }));
       credit -= n;
       offset += n;
     }
@@ -105,7 +102,7 @@ async function sendBytes(stream: ClientStream, data: Buffer): Promise<{ maxOutst
     if (offset === data.length) stream.end();
     const r = await stream.responses.next();
     if (r.done) break;
-    if (typeName(r.value) !== WindowUpdateSchema.typeName) continue;
+    if (typeNameOf(r.value) !== WindowUpdateSchema.typeName) continue;
     const update = unpackAny(WindowUpdateSchema, r.value, "window").update;
     credit += update;
     granted = update;
@@ -120,12 +117,12 @@ async function receiveBytes(stream: ClientStream): Promise<Buffer> {
   let window = 0;
   for (;;) {
     if (window < 64 * 1024) {
-      stream.send(pack(WindowUpdateSchema, { update: 64 * 1024 }));
+      stream.send(packAny(WindowUpdateSchema, { update: 64 * 1024 }));
       window += 64 * 1024;
     }
     const r = await stream.responses.next();
     if (r.done) break;
-    assert.equal(typeName(r.value), DataSchema.typeName);
+    assert.equal(typeNameOf(r.value), DataSchema.typeName);
     const { data } = unpackAny(DataSchema, r.value, "data");
     assert.ok(data.length <= window, "the daemon sent more than the window");
     window -= data.length;
@@ -175,8 +172,8 @@ describe("transfer service", () => {
     events.catch(() => {});
     await client.service(Transfer).transfer(
       {
-        source: pack(ImageImportStreamSchema, { stream: `import-${id}` }),
-        destination: pack(ImageStoreSchema, store),
+        source: packAny(ImageImportStreamSchema, { stream: `import-${id}` }),
+        destination: packAny(ImageStoreSchema, store),
         options: { progressStream: `progress-${id}` },
       },
       { timeoutMs: 60_000 },
@@ -241,8 +238,8 @@ describe("transfer service", () => {
     const received = receiveBytes(out);
     await client.service(Transfer).transfer(
       {
-        source: pack(ImageStoreSchema, { name: NAME }),
-        destination: pack(ImageExportStreamSchema, { stream: "export-1", platforms: [amd64] }),
+        source: packAny(ImageStoreSchema, { name: NAME }),
+        destination: packAny(ImageExportStreamSchema, { stream: "export-1", platforms: [amd64] }),
       },
       { timeoutMs: 60_000 },
     );
@@ -270,16 +267,16 @@ describe("transfer service", () => {
   test("tag: image store to image store copies the record under a new name with labels", async () => {
     const client = d.client("imp");
     await client.service(Transfer).transfer({
-      source: pack(ImageStoreSchema, { name: NAME }),
-      destination: pack(ImageStoreSchema, { name: "docker.io/library/tagged:1", labels: { team: "x" } }),
+      source: packAny(ImageStoreSchema, { name: NAME }),
+      destination: packAny(ImageStoreSchema, { name: "docker.io/library/tagged:1", labels: { team: "x" } }),
     });
     const { image: tagged } = await client.service(Images).get({ name: "docker.io/library/tagged:1" });
     assert.equal(tagged?.target?.digest, image.manifestDigest);
     assert.deepEqual(tagged?.labels, { team: "x" });
     await assert.rejects(
       client.service(Transfer).transfer({
-        source: pack(ImageStoreSchema, { name: "docker.io/library/absent:1" }),
-        destination: pack(ImageStoreSchema, { name: "docker.io/library/tagged:2" }),
+        source: packAny(ImageStoreSchema, { name: "docker.io/library/absent:1" }),
+        destination: packAny(ImageStoreSchema, { name: "docker.io/library/tagged:2" }),
       }),
       rejectsWith(Code.NotFound, /absent/),
     );
@@ -290,7 +287,7 @@ describe("transfer service", () => {
     await assert.rejects(
       transfer.transfer({
         source: create(AnySchema, { typeUrl: "containerd.types.transfer.Bogus", value: new Uint8Array() }),
-        destination: pack(ImageStoreSchema, { name: NAME }),
+        destination: packAny(ImageStoreSchema, { name: NAME }),
       }),
       rejectsWith(
         Code.Unimplemented,
@@ -299,8 +296,8 @@ describe("transfer service", () => {
     );
     await assert.rejects(
       transfer.transfer({
-        source: pack(ImageStoreSchema, { name: NAME }),
-        destination: pack(ImageImportStreamSchema, { stream: "x" }),
+        source: packAny(ImageStoreSchema, { name: NAME }),
+        destination: packAny(ImageImportStreamSchema, { stream: "x" }),
       }),
       rejectsWith(Code.Unimplemented, /ImageStore to containerd\.types\.transfer\.ImageImportStream/),
     );
@@ -308,7 +305,7 @@ describe("transfer service", () => {
 
   test("bad values answer InvalidArgument", async () => {
     const transfer = d.client("imp").service(Transfer);
-    const exportTo = pack(ImageExportStreamSchema, { stream: "nowhere" });
+    const exportTo = packAny(ImageExportStreamSchema, { stream: "nowhere" });
     await assert.rejects(
       transfer.transfer({ destination: exportTo }),
       rejectsWith(Code.InvalidArgument, /source is required/),
@@ -319,28 +316,28 @@ describe("transfer service", () => {
           typeUrl: ImageStoreSchema.typeName,
           value: new Uint8Array([0x0a, 0x20, 0x61]),
         }),
-        destination: pack(ImageStoreSchema, { name: "x" }),
+        destination: packAny(ImageStoreSchema, { name: "x" }),
       }),
       rejectsWith(Code.InvalidArgument, /malformed containerd\.types\.transfer\.ImageStore/),
     );
     await assert.rejects(
       transfer.transfer({
-        source: pack(ImageStoreSchema, { name: NAME }),
-        destination: pack(ImageStoreSchema, { name: "y", platforms: [{ os: "", architecture: "amd64" }] }),
+        source: packAny(ImageStoreSchema, { name: NAME }),
+        destination: packAny(ImageStoreSchema, { name: "y", platforms: [{ os: "", architecture: "amd64" }] }),
       }),
       rejectsWith(Code.InvalidArgument, /os and architecture/),
     );
     await assert.rejects(
       transfer.transfer({
-        source: pack(ImageImportStreamSchema, { stream: "" }),
-        destination: pack(ImageStoreSchema, { name: "z" }),
+        source: packAny(ImageImportStreamSchema, { stream: "" }),
+        destination: packAny(ImageStoreSchema, { name: "z" }),
       }),
       rejectsWith(Code.InvalidArgument, /stream id is required/),
     );
     await assert.rejects(
       transfer.transfer({
-        source: pack(OCIRegistrySchema, { reference: "UPPER/Case::x" }),
-        destination: pack(ImageStoreSchema, { name: "z" }),
+        source: packAny(OCIRegistrySchema, { reference: "UPPER/Case::x" }),
+        destination: packAny(ImageStoreSchema, { name: "z" }),
       }),
       rejectsWith(Code.InvalidArgument, /invalid reference/),
     );
@@ -350,15 +347,15 @@ describe("transfer service", () => {
     const client = d.client("imp");
     await assert.rejects(
       client.service(Transfer).transfer({
-        source: pack(ImageImportStreamSchema, { stream: "never-opened" }),
-        destination: pack(ImageStoreSchema, { name: "z" }),
+        source: packAny(ImageImportStreamSchema, { stream: "never-opened" }),
+        destination: packAny(ImageStoreSchema, { name: "z" }),
       }),
       rejectsWith(Code.NotFound, /stream "never-opened": not found/),
     );
     await assert.rejects(
       client.service(Transfer).transfer({
-        source: pack(ImageStoreSchema, { name: NAME }),
-        destination: pack(ImageStoreSchema, { name: "z:1" }),
+        source: packAny(ImageStoreSchema, { name: NAME }),
+        destination: packAny(ImageStoreSchema, { name: "z:1" }),
         options: { progressStream: "no-progress" },
       }),
       rejectsWith(Code.NotFound, /no-progress/),
@@ -376,7 +373,7 @@ describe("transfer service", () => {
 
   test("a first message that is not a StreamInit is refused", async () => {
     const requests = new AsyncQueue<Any>();
-    requests.push(pack(DataSchema, { data: new Uint8Array([1]) }));
+    requests.push(packAny(DataSchema, { data: new Uint8Array([1]) }));
     requests.end();
     const responses = d.client("imp").service(Streaming).stream(generated(requests));
     await assert.rejects(

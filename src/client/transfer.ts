@@ -2,8 +2,8 @@
 // image store, or a push of one of its images; progress received on a Streaming stream and,
 // with credentials, the daemon's auth requests answered on another, as containerd 2's ctr does.
 import { randomBytes } from "node:crypto";
-import { create, type DescMessage, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
+import { fromBinary } from "@bufbuild/protobuf";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import { StreamInitSchema, Streaming } from "../api/services/streaming/v1/streaming_pb.js";
 import { Transfer } from "../api/services/transfer/v1/transfer_pb.js";
 import { ImageStoreSchema } from "../api/types/transfer/imagestore_pb.js";
@@ -15,12 +15,9 @@ import {
   OCIRegistrySchema,
 } from "../api/types/transfer/registry_pb.js";
 import type { Progress } from "../core/transfer/types.js";
+import { packAny, typeNameOf } from "../pkg/rpc/any.js";
 import { AsyncQueue } from "../pkg/rpc/queue.js";
 import type { BerthClient } from "./client.js";
-
-const pack = <D extends DescMessage>(schema: D, init: MessageInitShape<D>): Any =>
-  create(AnySchema, { typeUrl: schema.typeName, value: toBinary(schema, create(schema, init)) });
-const typeName = (a: Any) => a.typeUrl.slice(a.typeUrl.lastIndexOf("/") + 1);
 
 async function* drained(queue: AsyncQueue<Any>): AsyncGenerator<Any> {
   for await (const item of queue) yield item;
@@ -36,7 +33,7 @@ interface ClientStream {
 
 async function openStream(client: BerthClient, id: string): Promise<ClientStream> {
   const requests = new AsyncQueue<Any>();
-  requests.push(pack(StreamInitSchema, { id }));
+  requests.push(packAny(StreamInitSchema, { id }));
   const abort = new AbortController();
   // No deadline: the stream lives as long as the transfer using it.
   const responses = client
@@ -118,7 +115,7 @@ export interface PushRequest extends RegistryRequest {
 export function transferPull(client: BerthClient, req: PullRequest): Promise<void> {
   return transfer(client, req, (registry) => ({
     source: registry,
-    destination: pack(ImageStoreSchema, {
+    destination: packAny(ImageStoreSchema, {
       name: req.reference,
       labels: req.labels ?? {},
       platforms: req.platforms ?? [],
@@ -130,7 +127,7 @@ export function transferPull(client: BerthClient, req: PullRequest): Promise<voi
 /** Pushes an image of the daemon's store through its Transfer service. */
 export function transferPush(client: BerthClient, req: PushRequest): Promise<void> {
   return transfer(client, req, (registry) => ({
-    source: pack(ImageStoreSchema, { name: req.name, platforms: req.platforms ?? [] }),
+    source: packAny(ImageStoreSchema, { name: req.name, platforms: req.platforms ?? [] }),
     destination: registry,
   }));
 }
@@ -157,7 +154,7 @@ async function transfer(
       pending.push(
         (async () => {
           for await (const m of stream.messages) {
-            if (typeName(m) !== ProgressSchema.typeName) continue;
+            if (typeNameOf(m) !== ProgressSchema.typeName) continue;
             report(progressFromWire(m));
           }
         })(),
@@ -170,13 +167,13 @@ async function transfer(
       pending.push(
         (async () => {
           for await (const m of stream.messages) {
-            if (typeName(m) !== AuthRequestSchema.typeName) continue;
-            stream.send(pack(AuthResponseSchema, { authType: AuthType.CREDENTIALS, username, secret }));
+            if (typeNameOf(m) !== AuthRequestSchema.typeName) continue;
+            stream.send(packAny(AuthResponseSchema, { authType: AuthType.CREDENTIALS, username, secret }));
           }
         })(),
       );
     }
-    const registry = pack(OCIRegistrySchema, {
+    const registry = packAny(OCIRegistrySchema, {
       reference: req.reference,
       resolver: {
         ...(req.plainHttp ? { defaultScheme: "http" } : {}),

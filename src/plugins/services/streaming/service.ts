@@ -8,11 +8,11 @@ import { StreamInitSchema, Streaming } from "../../../api/services/streaming/v1/
 import type { MessageStream } from "../../../core/streaming/streams.js";
 import { invalidArgument, unavailable } from "../../../pkg/errdefs/errdefs.js";
 import type { PluginRegistration } from "../../../pkg/plugin/types.js";
+import { packAny, typeNameOf, unpackAny } from "../../../pkg/rpc/any.js";
 import type { CallContext } from "../../../pkg/rpc/handlers.js";
 import { AsyncQueue } from "../../../pkg/rpc/queue.js";
 import { NAMESPACE_HEADER } from "../../../server/grpc/namespace.js";
 import { GRPC_PLUGIN_TYPE, type GrpcService } from "../../../server/grpc/service.js";
-import { packAny, typeNameOf, unpackAny } from "./any.js";
 import { type AnyStreams, STREAMING_PLUGIN_TYPE } from "./manager.js";
 
 /** The namespace a stream lives in: the call's, or "" as containerd allows. */

@@ -25,9 +25,9 @@ import type {
 } from "../../../core/transfer/types.js";
 import { invalidArgument, unimplemented } from "../../../pkg/errdefs/errdefs.js";
 import type { PluginRegistration } from "../../../pkg/plugin/types.js";
+import { typeNameOf, unpackAny } from "../../../pkg/rpc/any.js";
 import { leaseOf, requireNamespace } from "../../../server/grpc/namespace.js";
 import { GRPC_PLUGIN_TYPE, type GrpcService } from "../../../server/grpc/service.js";
-import { typeNameOf, unpackAny } from "../streaming/any.js";
 import { type AnyStreams, STREAMING_PLUGIN_TYPE } from "../streaming/manager.js";
 import { TRANSFER_PLUGIN_TYPE } from "./local.js";
 import { byteStream, progressSender, streamCredentials } from "./streams.js";

@@ -10,7 +10,7 @@ import type { ByteStreamMessage } from "../../../core/streaming/bytes.js";
 import type { MessageStream } from "../../../core/streaming/streams.js";
 import type { Progress } from "../../../core/transfer/types.js";
 import { unavailable } from "../../../pkg/errdefs/errdefs.js";
-import { packAny, typeNameOf, unpackAny } from "../streaming/any.js";
+import { packAny, typeNameOf, unpackAny } from "../../../pkg/rpc/any.js";
 
 export function byteStream(stream: MessageStream<Any>, what: string): MessageStream<ByteStreamMessage> {
   return {

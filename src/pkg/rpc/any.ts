@@ -9,7 +9,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
-import { invalidArgument, messageOf } from "../../../pkg/errdefs/errdefs.js";
+import { invalidArgument, messageOf } from "../errdefs/errdefs.js";
 
 /** The message type an Any holds. */
 export const typeNameOf = (any: Any): string => any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1);
