@@ -208,6 +208,36 @@ describe("images", () => {
     assert.equal(await ctl("images", "ls", "-q"), "docker.io/library/busybox:1\n");
   });
 
+  test("berthctl images tag copies target and labels; an existing name needs --force", async () => {
+    const ns = d.client("tag").service(Images);
+    await ns.create({ image: image("docker.io/library/src:1", { keep: "me" }) });
+    await ns.create({ image: image("docker.io/library/taken:1", {}, MANIFEST, digest("e")) });
+    const out = await ctlIn(
+      "tag",
+      "images",
+      "tag",
+      "docker.io/library/src:1",
+      "example.com/a:1",
+      "example.com/b:2",
+    );
+    assert.equal(out.stdout, "example.com/a:1\nexample.com/b:2\n");
+    for (const name of ["example.com/a:1", "example.com/b:2"]) {
+      const tagged = (await ns.get({ name })).image!;
+      assert.equal(tagged.target?.digest, digest("a"));
+      assert.deepEqual(tagged.labels, { keep: "me" });
+    }
+    await assert.rejects(
+      ctlIn("tag", "images", "tag", "docker.io/library/src:1", "docker.io/library/taken:1"),
+      (e: { stderr: string }) => /already exists/.test(e.stderr),
+    );
+    assert.equal((await ns.get({ name: "docker.io/library/taken:1" })).image?.target?.digest, digest("e"));
+    await ctlIn("tag", "images", "tag", "--force", "docker.io/library/src:1", "docker.io/library/taken:1");
+    assert.equal((await ns.get({ name: "docker.io/library/taken:1" })).image?.target?.digest, digest("a"));
+    await assert.rejects(ctlIn("tag", "images", "tag", "nope:1", "x:1"), (e: { stderr: string }) =>
+      /not found/.test(e.stderr),
+    );
+  });
+
   test("berthctl images check reports whether each target blob is present", async () => {
     const ns = d.client("check");
     const blob = Buffer.from('{"schemaVersion":2,"manifests":[]}');

@@ -1,10 +1,10 @@
-// images ls|rm|label|check: image records in the current namespace (pull, push: images-registry.ts).
+// images ls|rm|label|tag|check: image records in the current namespace (pull, push: images-registry.ts).
 import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import { Content } from "../../../api/services/content/v1/content_pb.js";
 import { type Image, ImageSchema, Images } from "../../../api/services/images/v1/images_pb.js";
-import { isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
+import { isAlreadyExists, isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
 import type { Globals } from "../globals.js";
 import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
 import { imageArchiveCommands } from "./images-archive.js";
@@ -96,6 +96,25 @@ export function imagesCommand(program: Command, globals: () => Globals): void {
           updateMask: create(FieldMaskSchema, { paths: Object.keys(parsed).map((k) => `labels.${k}`) }),
         });
       process.stdout.write(`${formatLabels(image?.labels ?? {})}\n`);
+    });
+
+  images
+    .command("tag <source> <targets...>")
+    .description("create image records with the source image's target and labels, as ctr does")
+    .option("--force", "replace a target record that already exists")
+    .action(async (source: string, targets: string[], opts: { force?: boolean }) => {
+      const client = globals().client().service(Images);
+      const { image } = await client.get({ name: source });
+      for (const name of targets) {
+        const tagged = create(ImageSchema, { name, target: image?.target, labels: image?.labels ?? {} });
+        try {
+          await client.create({ image: tagged });
+        } catch (err) {
+          if (!opts.force || !isAlreadyExists(err)) throw err;
+          await client.update({ image: tagged }); // no mask: the record is replaced
+        }
+        process.stdout.write(`${name}\n`);
+      }
     });
 
   images
