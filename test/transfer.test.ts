@@ -33,11 +33,6 @@ import { type BuiltImage, buildImage, writeOciArchive } from "./support/images.j
 const rejectsWith = (code: Code, message?: RegExp) => (err: unknown) =>
   err instanceof ConnectError && err.code === code && (message === undefined || message.test(err.message));
 
-/** The queue as an async generator, which the client's stream() needs. */
-async function* generated(queue: AsyncQueue<Any>): AsyncGenerator<Any> {
-  for await (const item of queue) yield item;
-}
-
 /** A client's end of a Streaming call, opened and acknowledged. */
 interface ClientStream {
   send(a: Any): void;
@@ -57,7 +52,7 @@ async function openStream(client: BerthClient, id: string): Promise<ClientStream
   // deadline timer running after a bidi call failed before the client finished sending.)
   const responses = client
     .service(Streaming)
-    .stream(generated(requests), { timeoutMs: 0, signal: abort.signal })
+    .stream(requests.generate(), { timeoutMs: 0, signal: abort.signal })
     [Symbol.asyncIterator]();
   // Once the daemon ends the call, the client's side ends too (else the call stays half open).
   const next = () =>
@@ -375,7 +370,7 @@ describe("transfer service", () => {
     const requests = new AsyncQueue<Any>();
     requests.push(packAny(DataSchema, { data: new Uint8Array([1]) }));
     requests.end();
-    const responses = d.client("imp").service(Streaming).stream(generated(requests));
+    const responses = d.client("imp").service(Streaming).stream(requests.generate());
     await assert.rejects(
       (async () => {
         for await (const _ of responses);

@@ -25,12 +25,12 @@ export class ContentWriteSession {
 
   /** headers: extra call metadata, such as the lease (`containerd-lease`) the write is under. */
   constructor(content: Client<typeof Content>, timeoutMs?: number, headers?: Record<string, string>) {
-    // connect wants a full async generator (with throw()) as the request stream.
-    const requests = (async function* (queue: AsyncQueue<Request>) {
-      yield* queue;
-    })(this.requests);
     this.responses = content
-      .write(requests, { signal: this.abortController.signal, timeoutMs, ...(headers ? { headers } : {}) })
+      .write(this.requests.generate(), {
+        signal: this.abortController.signal,
+        timeoutMs,
+        ...(headers ? { headers } : {}),
+      })
       [Symbol.asyncIterator]();
   }
 

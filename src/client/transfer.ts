@@ -19,10 +19,6 @@ import { packAny, typeNameOf } from "../pkg/rpc/any.js";
 import { AsyncQueue } from "../pkg/rpc/queue.js";
 import type { BerthClient } from "./client.js";
 
-async function* drained(queue: AsyncQueue<Any>): AsyncGenerator<Any> {
-  for await (const item of queue) yield item;
-}
-
 /** A client's end of a Streaming call, acknowledged by the daemon. */
 interface ClientStream {
   send(a: Any): void;
@@ -38,7 +34,7 @@ async function openStream(client: BerthClient, id: string): Promise<ClientStream
   // No deadline: the stream lives as long as the transfer using it.
   const responses = client
     .service(Streaming)
-    .stream(drained(requests), { timeoutMs: 0, signal: abort.signal })
+    .stream(requests.generate(), { timeoutMs: 0, signal: abort.signal })
     [Symbol.asyncIterator]();
   const ack = await responses.next();
   if (ack.done) throw new Error(`stream ${id}: the daemon closed it before acknowledging`);

@@ -13,13 +13,12 @@ import {
   notFound,
   unimplemented,
 } from "../../pkg/errdefs/errdefs.js";
-import type { Logger } from "../../pkg/log/log.js";
 import { MAX_MANIFEST_BYTES } from "../images/manifest.js";
 import { isSchema1Type, MediaTypes } from "../images/mediatypes.js";
 import { parseRemoteReference, type RemoteReference } from "../images/reference.js";
 import type { Descriptor } from "../metadata/keys.js";
 import { Authorizer, type CredentialsFn } from "./auth.js";
-import { header, RegistryClient, type Response, type RetryOptions } from "./client.js";
+import { type ClientOptions, header, RegistryClient, type Response } from "./client.js";
 import { bodyError, statusError } from "./errors.js";
 import { Fetcher } from "./fetcher.js";
 import { type HostsOptions, type RegistryHost, RegistryHosts } from "./hosts.js";
@@ -35,17 +34,11 @@ export const RESOLVE_ACCEPT = [
   "*/*",
 ].join(", ");
 
-export interface ResolverOptions extends HostsOptions {
+/** The client's options (its authorizer made from `credentials`), and the hosts'. */
+export interface ResolverOptions extends HostsOptions, Omit<ClientOptions, "authorizer"> {
   /** Shared endpoint configuration; one is created (and closed with the resolver) when absent. */
   hosts?: RegistryHosts | undefined;
   credentials?: CredentialsFn | undefined;
-  logger?: Logger | undefined;
-  userAgent?: string | undefined;
-  retry?: Partial<RetryOptions> | undefined;
-  responseTimeoutMs?: number | undefined;
-  stallTimeoutMs?: number | undefined;
-  /** Extra headers for every request. */
-  headers?: Readonly<Record<string, string>> | undefined;
   /** Largest index or manifest accepted (containerd: 4 MiB). */
   maxManifestBytes?: number | undefined;
 }
@@ -86,14 +79,15 @@ export class Resolver {
   constructor(private readonly options: ResolverOptions = {}) {
     this.ownsHosts = options.hosts === undefined;
     this.hosts = options.hosts ?? new RegistryHosts(options);
+    const { logger, userAgent, retry, responseTimeoutMs, stallTimeoutMs, headers } = options;
     this.client = new RegistryClient({
-      authorizer: new Authorizer({ credentials: options.credentials, userAgent: options.userAgent }),
-      logger: options.logger,
-      userAgent: options.userAgent,
-      retry: options.retry,
-      responseTimeoutMs: options.responseTimeoutMs,
-      stallTimeoutMs: options.stallTimeoutMs,
-      headers: options.headers,
+      authorizer: new Authorizer({ credentials: options.credentials, userAgent }),
+      logger,
+      userAgent,
+      retry,
+      responseTimeoutMs,
+      stallTimeoutMs,
+      headers,
     });
     this.maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
   }

@@ -4,17 +4,13 @@
 // platforms, unpack and names, and the pull's progress turned into containerd's transfer
 // Progress events.
 import { invalidArgument, unimplemented } from "../../pkg/errdefs/errdefs.js";
-import type { Applier } from "../diff/diff.js";
 import { LocalContentStore, LocalImageStore } from "../images/local-stores.js";
 import { ingestRef, type PullBackend, type PullProgress, pull } from "../images/pull.js";
 import { LocalPullBackend } from "../images/pull-local.js";
-import type { ContentMetadata } from "../metadata/content.js";
-import type { ImageStore as MetadataImageStore } from "../metadata/images.js";
-import type { LeaseStore } from "../metadata/leases.js";
-import type { MetadataSnapshotter } from "../metadata/snapshots.js";
 import { defaultMatcher, only, ordered } from "../platforms/compare.js";
 import { Resolver } from "../remotes/resolver.js";
 import { imagesToStore, lookupImages } from "./image-store.js";
+import type { LocalTransferDeps } from "./local.js";
 import { pushImage } from "./push.js";
 import type {
   ImageStoreEndpoint,
@@ -24,13 +20,12 @@ import type {
   TransferScope,
 } from "./types.js";
 
-export interface RegistryTransferDeps {
-  content: ContentMetadata;
-  images: MetadataImageStore;
-  leases: LeaseStore;
-  snapshotters: ReadonlyMap<string, MetadataSnapshotter>;
-  applier: Applier;
-  defaultSnapshotter: string;
+/** The stores pull and push work on: the local transferrer's. */
+export interface RegistryTransferDeps
+  extends Pick<
+    LocalTransferDeps,
+    "content" | "images" | "leases" | "snapshotters" | "applier" | "defaultSnapshotter"
+  > {
   /** Where a refused schema 1 image is recorded as a deprecation. */
   warnings?: { emit(id: string, message: string): void } | undefined;
   maxConcurrentDownloads?: number | undefined;

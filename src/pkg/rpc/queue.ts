@@ -65,6 +65,14 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     });
   }
 
+  /**
+   * The queue as a full async generator (with throw()), as connect-node's clients require of a
+   * request stream.
+   */
+  async *generate(): AsyncGenerator<T> {
+    yield* this;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => this.next(),
