@@ -367,6 +367,7 @@ describe("pull", () => {
       await assert.rejects(pullInto("f1", ref, { unpack: SN }), (err: unknown) => {
         assert.equal(codeOf(err), Code.DataLoss, (err as Error).message);
         assert.match((err as Error).message, new RegExp(bad.layers[2]!.digest));
+        assert.match((err as Error).message, /digest mismatch/);
         return true;
       });
     } finally {

@@ -176,6 +176,14 @@ describe("fetch faults", () => {
           store.write("fetch-wrong", stream, { size: BLOB_DESC.size, digest: BLOB_DESC.digest }),
           hasCode(Code.DataLoss, /digest mismatch: the registry sent content with digest sha256:/),
         );
+        // Unhashed by the fetcher (as a pull fetches), the store's own check refuses it.
+        const unverified = await (await r.fetcher(`${s.host}/test/app:latest`)).fetch(BLOB_DESC, undefined, {
+          verify: false,
+        });
+        await assert.rejects(
+          store.write("fetch-wrong-2", unverified, { size: BLOB_DESC.size, digest: BLOB_DESC.digest }),
+          hasCode(Code.DataLoss, /digest mismatch: the content received has digest sha256:/),
+        );
       });
       await assert.rejects(store.info(BLOB_DESC.digest), hasCode(Code.NotFound));
     } finally {

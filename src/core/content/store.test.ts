@@ -159,3 +159,13 @@ test("ingests() lists writes in progress; malformed digests are InvalidArgument"
   await assert.rejects(store.info("sha256:short"), hasCode(Code.InvalidArgument));
   await assert.rejects(store.info("md5:abc"), hasCode(Code.InvalidArgument));
 });
+
+test("a write of several buffers (one vectored write) appends them in order", async () => {
+  const data = randomBytes(300_000);
+  const w = await writer("vectored", data.length);
+  await w.write([data.subarray(0, 1000), data.subarray(1000, 1000), data.subarray(1000, 200_000)]);
+  await w.write([data.subarray(200_000)]);
+  assert.equal((await store.status("vectored"))?.offset, data.length);
+  assert.equal(await w.commit(data.length, sha(data)), sha(data));
+  assert.deepEqual(readFileSync(join(dir, "blobs", "sha256", sha(data).slice(7))), data);
+});

@@ -109,12 +109,17 @@ export class IngestWriter {
     return `sha256:${this.hash.copy().digest("hex")}`;
   }
 
-  /** Appends data at the current offset; hashing overlaps the disk write. */
-  async write(data: Uint8Array): Promise<void> {
+  /** Appends data (one buffer, or several in one system call) at the current offset; hashing overlaps the disk write. */
+  async write(data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const fh = this.usable("write");
     const at = this.offset;
-    const written = writeFully(fh, data, at);
-    this.hash.update(data);
+    const chunks = data instanceof Uint8Array ? [data] : data;
+    const written = writeFully(fh, chunks, at);
+    let length = 0;
+    for (const chunk of chunks) {
+      this.hash.update(chunk);
+      length += chunk.length;
+    }
     try {
       await written;
     } catch (err) {
@@ -122,7 +127,7 @@ export class IngestWriter {
       this.broken = err;
       throw err;
     }
-    this.offset = at + data.length;
+    this.offset = at + length;
     this.updatedAt = new Date();
   }
 
@@ -218,11 +223,21 @@ export class IngestWriter {
   }
 }
 
-async function writeFully(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
+async function writeFully(fh: FileHandle, chunks: readonly Uint8Array[], position: number): Promise<void> {
+  let rest = chunks.filter((c) => c.length > 0);
+  while (rest.length > 0) {
+    const { bytesWritten } =
+      rest.length === 1
+        ? await fh.write(rest[0]!, 0, rest[0]!.length, position)
+        : await fh.writev(rest, position);
+    position += bytesWritten;
+    // A short write (rare on files) continues from the first byte not written.
+    let skip = bytesWritten;
+    while (rest.length > 0 && skip >= rest[0]!.length) {
+      skip -= rest[0]!.length;
+      rest = rest.slice(1);
+    }
+    if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
   }
 }
 

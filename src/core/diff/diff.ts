@@ -8,6 +8,11 @@ export interface ApplyOptions {
   namespace: string;
   /** Ask the applier to sync the written files (default false). */
   syncFs?: boolean;
+  /**
+   * The caller checked the blob against its digest just now (a pull that fetched it), so the
+   * applier does not hash it again. Blobs are verified otherwise.
+   */
+  blobVerified?: boolean;
   signal?: AbortSignal;
 }
 

@@ -1,6 +1,7 @@
 // The image-handling interfaces over the daemon's own metadata stores, for one namespace and
 // lease: what daemon-side import, export and unpack (the Transfer service) run on.
-import { isAlreadyExists, isNotFound } from "../../pkg/errdefs/errdefs.js";
+import { dataLoss, isAlreadyExists, isNotFound } from "../../pkg/errdefs/errdefs.js";
+import { pumpBatched } from "../../pkg/stream/batched.js";
 import type { ContentMetadata } from "../metadata/content.js";
 import type { ImageStore as MetadataImageStore } from "../metadata/images.js";
 import type { MetadataSnapshotter } from "../metadata/snapshots.js";
@@ -47,7 +48,12 @@ export class LocalContentStore implements ContentStore {
     try {
       // Start over: a leftover ingest under this ref may hold other bytes.
       if (writer.status().offset > 0) await writer.truncate(0);
-      for await (const chunk of data) await writer.write(chunk);
+      await pumpBatched(data, (chunk) => writer.write(chunk));
+      const received = writer.digest();
+      if (expected.digest && received !== expected.digest)
+        throw dataLoss(
+          `digest mismatch: the content received has digest ${received}, expected ${expected.digest}`,
+        );
       try {
         return await writer.commit(expected.size ?? 0, expected.digest ?? "", labels);
       } catch (err) {

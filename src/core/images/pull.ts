@@ -72,7 +72,11 @@ export interface PullProgress {
 
 export interface PullFetcher {
   /** The blob's bytes, verified against its digest before the stream ends. */
-  fetch(desc: Descriptor, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array> & { close?(): void }>;
+  fetch(
+    desc: Descriptor,
+    signal?: AbortSignal,
+    opts?: { verify?: boolean },
+  ): Promise<AsyncIterable<Uint8Array> & { close?(): void }>;
 }
 
 /** What a pull needs of the registry client (remotes/resolver.ts's Resolver). */
@@ -208,6 +212,7 @@ class PullRun {
   /** One download (or presence check) per digest. */
   private readonly blobs = new Map<string, Promise<void>>();
   private readonly fetched: string[] = [];
+  private readonly downloaded = new Set<string>();
   private readonly existing: string[] = [];
   private fetcher!: PullFetcher;
   private name = "";
@@ -354,6 +359,8 @@ class PullRun {
       namespace: this.opts.backend.namespace,
       platform: this.unpackPlatform,
       signal: this.signal,
+      // What this pull downloaded was checked against its digest as it was committed.
+      blobVerified: (digest) => this.downloaded.has(digest),
       layerReady: async (i) => {
         // A layer below start whose snapshot went away meanwhile is fetched now.
         const layer = image.layers[i]!.blob;
@@ -399,6 +406,7 @@ class PullRun {
       const written = await this.limiter.run(() => this.write(desc), this.signal);
       if (written) {
         this.fetched.push(desc.digest);
+        this.downloaded.add(desc.digest);
         this.progress({ status: "done", descriptor: desc, offset: total, total });
         break;
       }
@@ -422,7 +430,8 @@ class PullRun {
   private async write(desc: Descriptor): Promise<boolean> {
     const { content } = this.stores;
     const ref = ingestRef(desc);
-    const stream = await this.fetcher.fetch(desc, this.signal);
+    // The content store's writer checks the digest, so the fetcher does not hash too.
+    const stream = await this.fetcher.fetch(desc, this.signal, { verify: false });
     const progress = this.progress;
     async function* counted(): AsyncIterable<Uint8Array> {
       let offset = 0;

@@ -31,6 +31,8 @@ export interface UnpackOptions {
   platform: MatchComparer;
   syncFs?: boolean;
   signal?: AbortSignal;
+  /** Whether the caller checked a blob against its digest just now (see ApplyOptions.blobVerified). */
+  blobVerified?: (digest: string) => boolean;
   /**
    * Awaited before layer i (in chain order) is applied, when its snapshot does not exist yet:
    * a pull resolves it once the layer's blob is in content, so applies overlap downloads.
@@ -166,6 +168,7 @@ async function unpackLayer(
     const diff = await deps.applier.apply(blob, mounts, {
       namespace: opts.namespace,
       syncFs: opts.syncFs ?? false,
+      blobVerified: opts.blobVerified?.(blob.digest) ?? false,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     if (diff.digest !== diffId)

@@ -169,9 +169,9 @@ export class ContentWriter {
     return this.w?.digest() ?? this.target.desc.digest;
   }
 
-  async write(data: Uint8Array): Promise<void> {
+  async write(data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (this.w === undefined) {
-      if (data.length === 0) return;
+      if (data instanceof Uint8Array ? data.length === 0 : data.every((c) => c.length === 0)) return;
       await this.unshare(false);
     }
     await this.w!.write(data);
