@@ -2,7 +2,7 @@
 // into the tar applier while the blob is verified against its digest alongside; Compare mounts
 // both trees, walks them side by side (pkg/archive/diff.ts) and writes the compressed tar into
 // content.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -12,7 +12,7 @@ import type { Compression } from "../../pkg/archive/compression.js";
 import { decompressFile } from "../../pkg/archive/compression.js";
 import { diffTar } from "../../pkg/archive/diff.js";
 import { parseDigest } from "../../pkg/digest/digest.js";
-import { digestFile } from "../../pkg/digest/file-digest.js";
+import { digestFile, StreamDigester } from "../../pkg/digest/file-digest.js";
 import {
   failedPrecondition,
   invalidArgument,
@@ -71,7 +71,8 @@ export class WalkingDiffer implements Applier, Comparer {
     if (verification.status === "fulfilled" && verification.value !== undefined) throw verification.value;
     if (verification.status === "rejected") throw verification.reason;
     if (application.status === "rejected") throw application.reason;
-    return { mediaType: LayerMediaTypes.ociTar, digest: tar.digest(), size: tar.bytes, annotations: {} };
+    const { digest, size } = await tar.digest();
+    return { mediaType: LayerMediaTypes.ociTar, digest, size, annotations: {} };
   }
 
   /** What is wrong with a blob in the store, hashed on a thread of its own; undefined if nothing. */
@@ -100,6 +101,7 @@ export class WalkingDiffer implements Applier, Comparer {
         const writer = await this.content.writer(ns, ref, { size: 0, digest: "" }, lease);
         const tar = new DigestingStream();
         let digest: string;
+        let uncompressed: string;
         try {
           if (writer.status().offset > 0) await writer.truncate(0);
           await pipeline(
@@ -116,7 +118,8 @@ export class WalkingDiffer implements Applier, Comparer {
             { signal: opts.signal },
           );
           digest = writer.digest();
-          const labels = { ...opts.labels, [UNCOMPRESSED_LABEL]: tar.digest() };
+          uncompressed = (await tar.digest()).digest;
+          const labels = { ...opts.labels, [UNCOMPRESSED_LABEL]: uncompressed };
           try {
             await writer.commit(0, digest, labels);
           } catch (err) {
@@ -130,7 +133,7 @@ export class WalkingDiffer implements Applier, Comparer {
         // A blob that existed already keeps its labels; it gets the uncompressed one if missing.
         let info = this.content.info(ns, digest);
         if (info.labels[UNCOMPRESSED_LABEL] === undefined)
-          info = await this.content.update(ns, digest, { [UNCOMPRESSED_LABEL]: tar.digest() }, [
+          info = await this.content.update(ns, digest, { [UNCOMPRESSED_LABEL]: uncompressed }, [
             `labels.${UNCOMPRESSED_LABEL}`,
           ]);
         return { mediaType, digest, size: info.size, annotations: {} };
@@ -268,18 +271,16 @@ function uniqueRef(): string {
   return `${process.hrtime.bigint()}-${randomBytes(3).toString("base64url")}`;
 }
 
-/** Passes bytes through, computing their sha256 and count. */
+/** Passes bytes through, their sha256 and count computed on a thread of their own. */
 class DigestingStream extends Transform {
-  bytes = 0;
-  private readonly hash = createHash("sha256");
+  private readonly digester = new StreamDigester("sha256");
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    this.hash.update(chunk);
-    cb(null, chunk);
+    this.digester.update(chunk).then(() => cb(null, chunk), cb);
   }
 
-  digest(): string {
-    return `sha256:${this.hash.copy().digest("hex")}`;
+  /** The digest and size of everything that passed; call once, after the stream ended. */
+  digest(): Promise<{ digest: string; size: number }> {
+    return this.digester.digest();
   }
 }

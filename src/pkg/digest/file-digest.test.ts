@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { digestFile } from "./file-digest.js";
+import { digestFile, StreamDigester } from "./file-digest.js";
 
 const dir = mkdtempSync(join(tmpdir(), "file-digest-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,4 +23,26 @@ test("digestFile hashes a file on its own thread, several at once; a missing fil
   const sha512 = await digestFile(files[2]!.path, "sha512");
   assert.equal(sha512.digest, `sha512:${createHash("sha512").update(files[2]!.data).digest("hex")}`);
   await assert.rejects(digestFile(join(dir, "missing")), { code: "ENOENT" });
+});
+
+test("StreamDigester hashes bytes passed in pieces on a thread; streams at once do not mix", async () => {
+  const sha = (b: Uint8Array, alg = "sha256") => `${alg}:${createHash(alg).update(b).digest("hex")}`;
+  // Sizes around the 1 MiB batch and beyond the batches a stream may have in flight.
+  const inputs = [0, 1, (1 << 20) - 1, 1 << 20, (20 << 20) + 12345].map((n) => randomBytes(n));
+  const digests = await Promise.all(
+    inputs.map(async (data, i) => {
+      const d = new StreamDigester(i === 4 ? "sha512" : "sha256");
+      // Uneven pieces, as a pipe delivers them.
+      for (let off = 0; off < data.length; ) {
+        const n = Math.min(data.length - off, 1 + ((off * 7919) % 200_000));
+        await d.update(data.subarray(off, off + n));
+        off += n;
+      }
+      return d.digest();
+    }),
+  );
+  for (const [i, data] of inputs.entries()) {
+    assert.equal(digests[i]?.digest, sha(data, i === 4 ? "sha512" : "sha256"));
+    assert.equal(digests[i]?.size, data.length);
+  }
 });
