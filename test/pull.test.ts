@@ -28,7 +28,7 @@ import { ImageStore } from "../src/core/metadata/images.js";
 import { LeaseStore } from "../src/core/metadata/leases.js";
 import { MetadataSnapshotter } from "../src/core/metadata/snapshots.js";
 import { withTempMount } from "../src/core/mount/mount.js";
-import { only } from "../src/core/platforms/compare.js";
+import { only, ordered } from "../src/core/platforms/compare.js";
 import { parse } from "../src/core/platforms/platform.js";
 import { Resolver } from "../src/core/remotes/resolver.js";
 import { OverlaySnapshotter } from "../src/core/snapshots/overlay.js";
@@ -313,6 +313,44 @@ describe("pull", () => {
     const r = await pullInto("m3", ref, { platform: only(parse("linux/arm64/v8")), unpack: SN });
     assert.equal(r.unpacked?.config.digest, arm.configDigest);
     assert.equal(blobExists("m3", image.configDigest), false);
+  });
+
+  test("several unpacks: each platform's manifest unpacked, the first's result reported", async () => {
+    const ref = `${registry.host}/test/multi:latest`;
+    const r = await pullInto("m4", ref, {
+      allPlatforms: true,
+      unpacks: [
+        { snapshotter: SN, platform: only(parse("linux/arm64/v8")) },
+        { snapshotter: SN, platform: amd64 },
+        { snapshotter: SN, platform: only(parse("linux/s390x")) },
+      ],
+    });
+    assert.equal(r.unpacked?.config.digest, arm.configDigest);
+    assert.ok(await snapshotExists("m4", chainIds(arm.diffIds)[1]!), "arm64 unpacked");
+    assert.ok(await snapshotExists("m4", chainIds(image.diffIds)[2]!), "amd64 unpacked");
+    // Each config blob names its snapshot, so both trees stay as long as the image does.
+    for (const [img, chain] of [
+      [arm, chainIds(arm.diffIds).at(-1)],
+      [image, chainIds(image.diffIds).at(-1)],
+    ] as const)
+      assert.equal(content.info("m4", img.configDigest).labels[`containerd.io/gc.ref.snapshot.${SN}`], chain);
+  });
+
+  test("manifestLimit 0 fetches every match; allMetadata adds the other platforms' documents only", async () => {
+    const ref = `${registry.host}/test/multi:latest`;
+    const armBlobs = [arm.manifestDigest, arm.configDigest, ...arm.layers.map((l) => l.digest)];
+    await pullInto("m5", ref, {
+      platform: ordered(parse("linux/amd64"), parse("linux/arm64/v8")),
+      manifestLimit: 0,
+    });
+    for (const d of [image.manifestDigest, ...image.layers.map((l) => l.digest), ...armBlobs])
+      assert.ok(blobExists("m5", d), d);
+
+    await pullInto("m6", ref, { allMetadata: true, unpack: SN });
+    for (const d of [arm.manifestDigest, arm.configDigest]) assert.ok(blobExists("m6", d), d);
+    for (const l of arm.layers) assert.equal(blobExists("m6", l.digest), false, "no arm64 layer");
+    for (const l of image.layers) assert.ok(blobExists("m6", l.digest));
+    assert.equal(await snapshotExists("m6", chainIds(arm.diffIds)[0]!), false);
   });
 
   test("downloads run at most maxConcurrentDownloads at once", async () => {

@@ -110,10 +110,22 @@ export interface PullOptions {
   platform?: MatchComparer;
   /** Fetch every manifest of an index (only the platform's is unpacked). */
   allPlatforms?: boolean;
+  /**
+   * How many of an index's matching manifests are fetched, best first; 0 for all of them.
+   * Default 1 (a client pull: the best match), 0 with allPlatforms.
+   */
+  manifestLimit?: number | undefined;
+  /** Also fetch the manifests and configs (not layers) of the platforms not pulled. */
+  allMetadata?: boolean | undefined;
   /** Unpack into this snapshotter; nothing is unpacked without it. */
   unpack?: string | undefined;
   /** The platform unpacked, when it is not the one pulled (a transfer's unpack configuration). */
   unpackPlatform?: MatchComparer | undefined;
+  /**
+   * Several unpacks (a transfer's unpack configurations), instead of unpack and unpackPlatform:
+   * each unpacks the pulled manifest that best matches its platform into its snapshotter.
+   */
+  unpacks?: UnpackTarget[] | undefined;
   maxConcurrentDownloads?: number;
   /** Labels of the image record (they replace an existing record's). */
   labels?: Record<string, string>;
@@ -136,7 +148,14 @@ export interface PullResult {
   /** Digests downloaded, and digests found present (or whose layer was already unpacked). */
   fetched: string[];
   existing: string[];
+  /** What the (first) unpack did. */
   unpacked?: UnpackResult;
+}
+
+/** Where an unpack goes: a snapshotter, and the platform whose manifest is unpacked into it. */
+export interface UnpackTarget {
+  snapshotter: string;
+  platform: MatchComparer;
 }
 
 /** A manifest fetched for the pull, with the platform its index entry or config gives. */
@@ -144,6 +163,8 @@ interface FetchedManifest {
   desc: OciDescriptor;
   manifest: ImageManifest;
   platform: Platform | undefined;
+  /** Fetched for allMetadata only: its layers are neither fetched nor unpacked. */
+  metadataOnly: boolean;
 }
 
 /** containerd's ingest refs: "<kind>-<digest>" (its remotes.MakeRefKey). */
@@ -203,7 +224,7 @@ export async function pull(ref: string, opts: PullOptions): Promise<PullResult> 
 class PullRun {
   private readonly progress: (p: PullProgress) => void;
   private readonly platform: MatchComparer;
-  private readonly unpackPlatform: MatchComparer;
+  private readonly unpacks: UnpackTarget[];
   private readonly limiter: Limiter;
   /** Aborted at the first failure, so the other downloads and the unpack stop. */
   private readonly controller = new AbortController();
@@ -227,7 +248,9 @@ class PullRun {
   ) {
     this.progress = opts.progress ?? (() => {});
     this.platform = opts.platform ?? defaultMatcher();
-    this.unpackPlatform = opts.unpackPlatform ?? this.platform;
+    this.unpacks =
+      opts.unpacks ??
+      (opts.unpack ? [{ snapshotter: opts.unpack, platform: opts.unpackPlatform ?? this.platform }] : []);
     this.limiter = new Limiter(opts.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS);
     this.signal = opts.signal
       ? AbortSignal.any([opts.signal, this.controller.signal])
@@ -249,21 +272,31 @@ class PullRun {
     const manifests: FetchedManifest[] = [];
     await this.all([this.fetchTree(root, manifests)]);
 
-    // As containerd's unpacker: the manifest for the platform is unpacked, the others fetched.
-    const target = this.opts.unpack
-      ? sortByPreference(
-          manifests.filter((m) => m.platform !== undefined && this.unpackPlatform.match(m.platform)),
-          (m) => m.platform,
-          this.unpackPlatform,
-        )[0]
-      : undefined;
-    let unpacked: UnpackResult | undefined;
+    // As containerd's unpacker: each unpack takes the manifest for its platform; the layers of
+    // manifests no unpack takes are fetched only.
+    const jobs = new Map<FetchedManifest, UnpackTarget[]>();
+    for (const u of this.unpacks) {
+      const [m] = sortByPreference(
+        manifests.filter((m) => !m.metadataOnly && m.platform !== undefined && u.platform.match(m.platform)),
+        (m) => m.platform,
+        u.platform,
+      );
+      if (m !== undefined) jobs.set(m, [...(jobs.get(m) ?? []), u]);
+    }
+    const results = new Map<UnpackTarget, UnpackResult>();
     await this.all(
       manifests.map(async (m) => {
-        if (m === target) unpacked = await this.unpackWhileDownloading(m, this.opts.unpack!);
-        else await this.all(m.manifest.layers.map((l) => this.ensure(l)));
+        const targets = jobs.get(m);
+        if (m.metadataOnly) return;
+        if (targets === undefined) return this.all(m.manifest.layers.map((l) => this.ensure(l)));
+        return this.all(
+          targets.map(async (u) => {
+            results.set(u, await this.unpackWhileDownloading(m, u));
+          }),
+        );
       }),
     );
+    const unpacked = this.unpacks.map((u) => results.get(u)).find((r) => r !== undefined);
 
     const record = plainDescriptor(root);
     const records = this.opts.records?.(this.name, record) ?? [
@@ -305,7 +338,7 @@ class PullRun {
   }
 
   /** Fetches desc and, for an index or manifest, the documents below it for the platforms. */
-  private async fetchTree(desc: OciDescriptor, out: FetchedManifest[]): Promise<void> {
+  private async fetchTree(desc: OciDescriptor, out: FetchedManifest[], metadataOnly = false): Promise<void> {
     if (isSchema1Type(desc.mediaType)) throw this.schema1(desc);
     await this.ensure(desc);
     const content = this.stores.content;
@@ -314,16 +347,23 @@ class PullRun {
       const entries = parseIndex(data, desc.mediaType, `index ${desc.digest}`).manifests;
       // As containerd's pull, the index refers to all its entries, pulled or not.
       await content.setLabels(desc.digest, childLabels(entries));
-      let kept = filterPlatforms(entries, this.opts.allPlatforms ? all : this.platform);
-      if (!this.opts.allPlatforms) {
-        // As containerd's pull: only the best match of an index.
-        kept = sortByPreference(kept, (d) => d.platform, this.platform).slice(0, 1);
+      // As containerd: the manifests matching the platforms, the best `limit` of them (a client
+      // pull: the best one), and with allMetadata the documents of the others.
+      const matcher = this.opts.allPlatforms ? all : this.platform;
+      const limit = this.opts.manifestLimit ?? (this.opts.allPlatforms ? 0 : 1);
+      let kept = filterPlatforms(entries, matcher);
+      if (limit > 0) {
+        kept = sortByPreference(kept, (d) => d.platform, matcher).slice(0, limit);
         if (kept.length === 0)
-          throw notFound(
-            `${this.name}: index ${desc.digest} has no manifest for ${this.platform.toString()}`,
-          );
+          throw notFound(`${this.name}: index ${desc.digest} has no manifest for ${matcher.toString()}`);
       }
-      await this.all(kept.map((d) => this.fetchTree(d, out)));
+      const others = this.opts.allMetadata
+        ? entries.filter((d) => !kept.includes(d) && isManifestType(d.mediaType))
+        : [];
+      await this.all([
+        ...kept.map((d) => this.fetchTree(d, out, metadataOnly)),
+        ...others.map((d) => this.fetchTree(d, out, true)),
+      ]);
     } else if (isManifestType(desc.mediaType)) {
       const manifest = await readManifest(content, desc);
       await content.setLabels(desc.digest, childLabels([manifest.config, ...manifest.layers]));
@@ -331,13 +371,14 @@ class PullRun {
       let platform = desc.platform;
       if (platform === undefined && isConfigType(manifest.config.mediaType))
         platform = configPlatform(await readConfig(content, manifest.config));
-      out.push({ desc, manifest, platform });
+      out.push({ desc, manifest, platform, metadataOnly });
     }
   }
 
   /** Unpacks m, each layer applied as soon as it is downloaded and the ones below are applied. */
-  private async unpackWhileDownloading(m: FetchedManifest, snapshotterName: string): Promise<UnpackResult> {
-    const image = await resolveImage(this.stores.content, m.desc, this.unpackPlatform);
+  private async unpackWhileDownloading(m: FetchedManifest, target: UnpackTarget): Promise<UnpackResult> {
+    const snapshotterName = target.snapshotter;
+    const image = await resolveImage(this.stores.content, m.desc, target.platform);
     const { snapshotter, applier } = this.stores.unpacker(snapshotterName);
     const chain = chainIds(image.layers.map((l) => l.diffId));
     // Layers up to the highest one already unpacked are neither fetched nor applied.
@@ -357,7 +398,7 @@ class PullRun {
     const unpacking = unpackResolved({ content: this.stores.content, snapshotter, applier }, image, {
       snapshotterName,
       namespace: this.opts.backend.namespace,
-      platform: this.unpackPlatform,
+      platform: target.platform,
       signal: this.signal,
       // What this pull downloaded was checked against its digest as it was committed.
       blobVerified: (digest) => this.downloaded.has(digest),

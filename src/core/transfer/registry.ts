@@ -3,7 +3,7 @@
 // the client's credentials), the pull written under the transfer's lease, the image store's
 // platforms, unpack and names, and the pull's progress turned into containerd's transfer
 // Progress events.
-import { invalidArgument, unimplemented } from "../../pkg/errdefs/errdefs.js";
+import { invalidArgument } from "../../pkg/errdefs/errdefs.js";
 import { LocalContentStore, LocalImageStore } from "../images/local-stores.js";
 import { ingestRef, type PullBackend, type PullProgress, pull } from "../images/pull.js";
 import { LocalPullBackend } from "../images/pull-local.js";
@@ -87,14 +87,15 @@ export class LocalRegistryTransfers implements RegistryTransfers {
   async pull(scope: TransferScope, from: RegistryEndpoint, to: ImageStoreEndpoint): Promise<void> {
     if (to.name === "" && to.extraReferences.length === 0)
       throw invalidArgument(`pull of ${from.reference}: the image store gives the image no name`);
-    if (to.unpacks.length > 1)
-      throw unimplemented(`pull of ${from.reference}: more than one unpack configuration is not supported`);
-    const unpack = to.unpacks[0];
-    const snapshotter = unpack && (unpack.snapshotter || this.deps.defaultSnapshotter);
-    if (snapshotter !== undefined && !this.deps.snapshotters.has(snapshotter))
-      throw invalidArgument(
-        `pull of ${from.reference}: snapshotter ${JSON.stringify(snapshotter)} is not loaded`,
-      );
+    const unpacks = to.unpacks.map((u) => {
+      const snapshotter = u.snapshotter || this.deps.defaultSnapshotter;
+      if (!this.deps.snapshotters.has(snapshotter))
+        throw invalidArgument(
+          `pull of ${from.reference}: snapshotter ${JSON.stringify(snapshotter)} is not loaded`,
+        );
+      return { snapshotter, platform: only(u.platform) };
+    });
+    const [unpack] = unpacks;
     const send = scope.options.progress;
     const label = `OCI Registry (${from.reference})`;
     const resolver = endpointResolver(from);
@@ -102,11 +103,14 @@ export class LocalRegistryTransfers implements RegistryTransfers {
       const result = await pull(from.reference, {
         resolver,
         backend: this.backend(scope),
-        // containerd's image store: its platforms filter what is fetched; none means all.
+        // containerd's image store: its platforms filter what is fetched (none means all), all of
+        // the matches unless manifest_limit says how many; all_metadata adds the others' documents.
         ...(to.platforms.length > 0
           ? { platform: ordered(...to.platforms) }
-          : { allPlatforms: true, platform: unpack ? only(unpack.platform) : defaultMatcher() }),
-        ...(unpack ? { unpack: snapshotter, unpackPlatform: only(unpack.platform) } : {}),
+          : { allPlatforms: true, platform: unpack?.platform ?? defaultMatcher() }),
+        manifestLimit: to.manifestLimit,
+        allMetadata: to.allMetadata,
+        unpacks,
         records: (_name, target) =>
           imagesToStore(to, { ...target, annotations: target.annotations ?? {} }, false),
         maxConcurrentDownloads: this.deps.maxConcurrentDownloads,
