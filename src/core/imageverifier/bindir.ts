@@ -108,7 +108,9 @@ export class BinDirVerifier implements ImageVerifier {
     } catch (err) {
       if (signal?.aborted) throw err;
       const runtime = formatMs(performance.now() - started);
-      throw new Error(`failed to call verifier ${bin} (runtime ${runtime}): ${messageOf(err)}`, { cause: err });
+      throw new Error(`failed to call verifier ${bin} (runtime ${runtime}): ${messageOf(err)}`, {
+        cause: err,
+      });
     }
   }
 }

@@ -53,7 +53,12 @@ export const formatMs = (ms: number) => (ms >= 1000 ? `${+(ms / 1000).toFixed(3)
  * runs past the timeout (its process group is then killed); with the signal's reason when
  * aborted.
  */
-export function runVerifier(path: string, args: string[], input: string, opts: RunOptions): Promise<VerifierRun> {
+export function runVerifier(
+  path: string,
+  args: string[],
+  input: string,
+  opts: RunOptions,
+): Promise<VerifierRun> {
   const { signal } = opts;
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {

@@ -4,10 +4,10 @@
 // platforms, unpack and names, and the pull's progress turned into containerd's transfer
 // Progress events. The image verifiers judge the resolved image before anything is fetched.
 import { invalidArgument, unimplemented } from "../../pkg/errdefs/errdefs.js";
-import { type ImageVerifier, verifyPull } from "../imageverifier/verifier.js";
 import { LocalContentStore, LocalImageStore } from "../images/local-stores.js";
 import { ingestRef, type PullBackend, type PullProgress, pull } from "../images/pull.js";
 import { LocalPullBackend } from "../images/pull-local.js";
+import { type ImageVerifier, verifyPull } from "../imageverifier/verifier.js";
 import { defaultMatcher, only, ordered } from "../platforms/compare.js";
 import { Resolver } from "../remotes/resolver.js";
 import { imagesToStore, lookupImages } from "./image-store.js";
