@@ -2,8 +2,8 @@
 // stores, the metadata snapshotters and the configured differs. Temporary leases it deletes
 // are reported to the GC scheduler. Pull and push go through core/transfer's registry
 // transfers (the pull pipeline, the remotes pusher). Pulls are judged by every image verifier
-// plugin loaded; one that failed to load keeps this plugin from loading, so that a mistake in
-// the verifiers' configuration refuses pulls rather than letting them through unverified.
+// plugin that is not disabled; one that failed to load refuses every pull with its load error,
+// so that a mistake in the verifiers' configuration does not let pulls through unverified.
 import type { Applier } from "../../../core/diff/diff.js";
 import type { ImageVerifier } from "../../../core/imageverifier/verifier.js";
 import type { MetadataDB } from "../../../core/metadata/db.js";
@@ -13,7 +13,7 @@ import { LocalTransferrer } from "../../../core/transfer/local.js";
 import { LocalRegistryTransfers } from "../../../core/transfer/registry.js";
 import type { Warnings } from "../../../core/warning/warnings.js";
 import { failedPrecondition } from "../../../pkg/errdefs/errdefs.js";
-import type { PluginRegistration } from "../../../pkg/plugin/types.js";
+import type { LoadedPlugin, PluginRegistration } from "../../../pkg/plugin/types.js";
 import { CONTENT_PLUGIN_TYPE } from "../../content/local/plugin.js";
 import { GC_PLUGIN_TYPE, type GcService } from "../../gc/plugin.js";
 import { IMAGE_VERIFIER_PLUGIN_TYPE } from "../../imageverifier/plugin.js";
@@ -42,12 +42,6 @@ export const localTransferPlugin: PluginRegistration = {
     IMAGE_VERIFIER_PLUGIN_TYPE,
   ],
   init: (ctx) => {
-    for (const p of ctx.plugins())
-      if (p.registration.type === IMAGE_VERIFIER_PLUGIN_TYPE && p.error)
-        throw failedPrecondition(
-          `image verifier ${IMAGE_VERIFIER_PLUGIN_TYPE}.${p.registration.id} did not load (${p.error.message}); ` +
-            "pulls are refused rather than left unverified",
-        );
     const db = ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE);
     // Looked up when needed: the collector may load after this plugin, or not at all.
     const collector = () => ctx.getAll<GcService>(GC_PLUGIN_TYPE).values().next().value;
@@ -64,9 +58,27 @@ export const localTransferPlugin: PluginRegistration = {
       registry: new LocalRegistryTransfers({
         ...stores,
         warnings: ctx.get<Warnings>(WARNING_PLUGIN_TYPE),
-        verifiers: ctx.getAll<ImageVerifier>(IMAGE_VERIFIER_PLUGIN_TYPE),
+        verifiers: imageVerifiers(ctx.plugins()),
       }),
       onLeaseDeleted: () => collector()?.mutated(true),
     });
   },
 };
+
+/** The image verifier plugins by id; one that failed to load refuses every image. */
+function imageVerifiers(plugins: readonly LoadedPlugin[]): Map<string, ImageVerifier> {
+  const verifiers = new Map<string, ImageVerifier>();
+  for (const p of plugins) {
+    if (p.registration.type !== IMAGE_VERIFIER_PLUGIN_TYPE) continue;
+    const { error } = p;
+    if (error === undefined) verifiers.set(p.registration.id, p.instance as ImageVerifier);
+    // A plugin that skipped itself does not apply here.
+    else if (!error.message.startsWith("skip plugin:"))
+      verifiers.set(p.registration.id, {
+        verifyImage: async () => {
+          throw failedPrecondition(`the image verifier plugin did not load: ${error.message}`);
+        },
+      });
+  }
+  return verifiers;
+}
