@@ -4,6 +4,7 @@ import { localContentPlugin } from "./content/local/plugin.js";
 import { walkingDiffPlugin } from "./diff/plugin.js";
 import { exchangePlugin } from "./events/plugin.js";
 import { gcPlugin } from "./gc/plugin.js";
+import { binDirVerifierPlugin } from "./imageverifier/plugin.js";
 import { metadataPlugin } from "./metadata/plugin.js";
 import { containersService } from "./services/containers/service.js";
 import { contentService } from "./services/content/service.js";
@@ -49,6 +50,7 @@ export const builtinPlugins: readonly PluginRegistration[] = [
   diffGrpcService,
   streamManagerPlugin,
   streamingService,
+  binDirVerifierPlugin as PluginRegistration,
   localTransferPlugin,
   transferService,
   introspectionService,

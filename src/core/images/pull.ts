@@ -139,6 +139,8 @@ export interface PullOptions {
   signal?: AbortSignal;
   /** Where a refused schema 1 image is recorded as a deprecation. */
   warnings?: { emit(id: string, message: string): void };
+  /** Judges the resolved image before anything is fetched (image verifiers); throws to refuse it. */
+  verify?: ((name: string, desc: OciDescriptor, signal: AbortSignal) => Promise<void>) | undefined;
 }
 
 export interface PullResult {
@@ -262,6 +264,7 @@ class PullRun {
     const resolved = await this.opts.resolver.resolve(this.ref, this.signal);
     const root = resolved.descriptor;
     if (isSchema1Type(root.mediaType)) throw this.schema1(root);
+    await this.opts.verify?.(resolved.name, root, this.signal);
     this.progress({ status: "resolved", descriptor: root, offset: 0, total: root.size });
     this.name = resolved.name;
     const spec = parseRemoteReference(resolved.name);

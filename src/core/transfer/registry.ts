@@ -2,11 +2,12 @@
 // over the remotes pusher (./push.ts). Pull, as containerd's transfer pull: a resolver built from the registry endpoint (hosts directory, default scheme, headers,
 // the client's credentials), the pull written under the transfer's lease, the image store's
 // platforms, unpack and names, and the pull's progress turned into containerd's transfer
-// Progress events.
+// Progress events. The image verifiers judge the resolved image before anything is fetched.
 import { invalidArgument } from "../../pkg/errdefs/errdefs.js";
 import { LocalContentStore, LocalImageStore } from "../images/local-stores.js";
 import { ingestRef, type PullBackend, type PullProgress, pull } from "../images/pull.js";
 import { LocalPullBackend } from "../images/pull-local.js";
+import { type ImageVerifier, verifyPull } from "../imageverifier/verifier.js";
 import { defaultMatcher, only, ordered } from "../platforms/compare.js";
 import { Resolver } from "../remotes/resolver.js";
 import { imagesToStore, lookupImages } from "./image-store.js";
@@ -29,6 +30,8 @@ export interface RegistryTransferDeps
   /** Where a refused schema 1 image is recorded as a deprecation. */
   warnings?: { emit(id: string, message: string): void } | undefined;
   maxConcurrentDownloads?: number | undefined;
+  /** Image verifiers by plugin id; every one must allow a pull. */
+  verifiers?: ReadonlyMap<string, ImageVerifier> | undefined;
 }
 
 /** Downloading reports for one blob are sent at most this often, as containerd's tracker ticks. */
@@ -99,6 +102,7 @@ export class LocalRegistryTransfers implements RegistryTransfers {
     const send = scope.options.progress;
     const label = `OCI Registry (${from.reference})`;
     const resolver = endpointResolver(from);
+    const verifiers = this.deps.verifiers;
     try {
       const result = await pull(from.reference, {
         resolver,
@@ -115,6 +119,9 @@ export class LocalRegistryTransfers implements RegistryTransfers {
           imagesToStore(to, { ...target, annotations: target.annotations ?? {} }, false),
         maxConcurrentDownloads: this.deps.maxConcurrentDownloads,
         warnings: this.deps.warnings,
+        ...(verifiers?.size
+          ? { verify: (name, desc, signal) => verifyPull(verifiers, name, desc, signal) }
+          : {}),
         ...(send ? { progress: pullProgress(send, label) } : {}),
         ...(scope.options.signal ? { signal: scope.options.signal } : {}),
       });

@@ -1,17 +1,22 @@
 // io.containerd.transfer.v1.local: the daemon's transferrer over the namespaced metadata
 // stores, the metadata snapshotters and the configured differs. Temporary leases it deletes
 // are reported to the GC scheduler. Pull and push go through core/transfer's registry
-// transfers (the pull pipeline, the remotes pusher).
+// transfers (the pull pipeline, the remotes pusher). Pulls are judged by every image verifier
+// plugin that is not disabled; one that failed to load refuses every pull with its load error,
+// so that a mistake in the verifiers' configuration does not let pulls through unverified.
 import type { Applier } from "../../../core/diff/diff.js";
+import type { ImageVerifier } from "../../../core/imageverifier/verifier.js";
 import type { MetadataDB } from "../../../core/metadata/db.js";
 import { ImageStore } from "../../../core/metadata/images.js";
 import { LeaseStore } from "../../../core/metadata/leases.js";
 import { LocalTransferrer } from "../../../core/transfer/local.js";
 import { LocalRegistryTransfers } from "../../../core/transfer/registry.js";
 import type { Warnings } from "../../../core/warning/warnings.js";
-import type { PluginRegistration } from "../../../pkg/plugin/types.js";
+import { failedPrecondition } from "../../../pkg/errdefs/errdefs.js";
+import type { LoadedPlugin, PluginRegistration } from "../../../pkg/plugin/types.js";
 import { CONTENT_PLUGIN_TYPE } from "../../content/local/plugin.js";
 import { GC_PLUGIN_TYPE, type GcService } from "../../gc/plugin.js";
+import { IMAGE_VERIFIER_PLUGIN_TYPE } from "../../imageverifier/plugin.js";
 import { namespacedContent } from "../../metadata/content.js";
 import { METADATA_PLUGIN_TYPE } from "../../metadata/plugin.js";
 import { WARNING_PLUGIN_TYPE } from "../../warning/plugin.js";
@@ -29,7 +34,13 @@ const DEFAULT_SNAPSHOTTER = "overlayfs";
 export const localTransferPlugin: PluginRegistration = {
   type: TRANSFER_PLUGIN_TYPE,
   id: "local",
-  requires: [METADATA_PLUGIN_TYPE, CONTENT_PLUGIN_TYPE, SERVICE_PLUGIN_TYPE, WARNING_PLUGIN_TYPE],
+  requires: [
+    METADATA_PLUGIN_TYPE,
+    CONTENT_PLUGIN_TYPE,
+    SERVICE_PLUGIN_TYPE,
+    WARNING_PLUGIN_TYPE,
+    IMAGE_VERIFIER_PLUGIN_TYPE,
+  ],
   init: (ctx) => {
     const db = ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE);
     // Looked up when needed: the collector may load after this plugin, or not at all.
@@ -47,8 +58,27 @@ export const localTransferPlugin: PluginRegistration = {
       registry: new LocalRegistryTransfers({
         ...stores,
         warnings: ctx.get<Warnings>(WARNING_PLUGIN_TYPE),
+        verifiers: imageVerifiers(ctx.plugins()),
       }),
       onLeaseDeleted: () => collector()?.mutated(true),
     });
   },
 };
+
+/** The image verifier plugins by id; one that failed to load refuses every image. */
+function imageVerifiers(plugins: readonly LoadedPlugin[]): Map<string, ImageVerifier> {
+  const verifiers = new Map<string, ImageVerifier>();
+  for (const p of plugins) {
+    if (p.registration.type !== IMAGE_VERIFIER_PLUGIN_TYPE) continue;
+    const { error } = p;
+    if (error === undefined) verifiers.set(p.registration.id, p.instance as ImageVerifier);
+    // A plugin that skipped itself does not apply here.
+    else if (!error.message.startsWith("skip plugin:"))
+      verifiers.set(p.registration.id, {
+        verifyImage: async () => {
+          throw failedPrecondition(`the image verifier plugin did not load: ${error.message}`);
+        },
+      });
+  }
+  return verifiers;
+}
