@@ -169,3 +169,26 @@ test("a write of several buffers (one vectored write) appends them in order", as
   assert.equal(await w.commit(data.length, sha(data)), sha(data));
   assert.deepEqual(readFileSync(join(dir, "blobs", "sha256", sha(data).slice(7))), data);
 });
+
+test("a writer that hashes at commit: no running digest, the same blob, a wrong digest refused", async () => {
+  const data = randomBytes(3 << 20);
+  const open = (ref: string) => store.openWriter(store.lock(ref), data.length, { hashAtCommit: true });
+  const w = await open("at-commit");
+  await w.write([data.subarray(0, 1 << 20)]);
+  assert.throws(() => w.digest(), hasCode(Code.FailedPrecondition));
+  assert.equal(await w.digestAsync(), sha(data.subarray(0, 1 << 20)));
+  await w.close();
+  // Resumed: the data on disk counts, and is hashed only at commit.
+  const resumed = await open("at-commit");
+  assert.equal(resumed.status().offset, 1 << 20);
+  await resumed.write(data.subarray(1 << 20));
+  assert.equal(await resumed.commit(data.length, sha(data)), sha(data));
+  assert.deepEqual(readFileSync(join(dir, "blobs", "sha256", sha(data).slice(7))), data);
+
+  const bad = await open("at-commit-bad");
+  await bad.write(data);
+  await assert.rejects(
+    bad.commit(data.length, sha(Buffer.from("other"))),
+    (e) => hasCode(Code.FailedPrecondition)(e) && /unexpected commit digest/.test(String(e)),
+  );
+});

@@ -147,10 +147,11 @@ export class LocalStore implements LocalContentStore {
   }
 
   /** Opens or resumes the ingest of a held lock; the writer owns the lock from then on. */
-  openWriter(lock: IngestLock, total: number): Promise<IngestWriter> {
+  openWriter(lock: IngestLock, total: number, opts: { hashAtCommit?: boolean } = {}): Promise<IngestWriter> {
     return IngestWriter.open(this.ingestPath(lock.ref), lock, {
       total,
       blobPath: (digest) => this.blobPath(digest),
+      hashAtCommit: opts.hashAtCommit,
     });
   }
 

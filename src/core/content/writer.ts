@@ -1,12 +1,15 @@
 // A write transaction on the local store: appends to an ingest's data file while hashing the
 // bytes as they pass, and on commit verifies size and digest and publishes the data as a blob
 // (fsync, rename into blobs/, fsync the directory). Reopening an ingest resumes it: the data
-// already on disk is hashed again (streamed) and writing continues at its end.
+// already on disk is hashed again (streamed) and writing continues at its end. A writer that
+// hashes at commit instead (a download that needs no running digest) leaves the event loop
+// alone: the file is hashed on a thread of its own once it is complete.
 import { createHash, type Hash } from "node:crypto";
 import { constants, createReadStream } from "node:fs";
 import { chmod, type FileHandle, mkdir, open, rename, rm, stat, utimes } from "node:fs/promises";
 import { dirname } from "node:path";
 import { type ParsedDigest, parseDigest } from "../../pkg/digest/digest.js";
+import { digestFile } from "../../pkg/digest/file-digest.js";
 import { alreadyExists, failedPrecondition } from "../../pkg/errdefs/errdefs.js";
 import {
   type IngestStatus,
@@ -25,6 +28,8 @@ export interface WriterOptions {
   total: number;
   /** Where a committed blob goes. */
   blobPath: (digest: string) => string;
+  /** Hash the data once, at commit, on a thread (digest() is then unavailable). */
+  hashAtCommit?: boolean | undefined;
 }
 
 export class IngestWriter {
@@ -35,7 +40,8 @@ export class IngestWriter {
     private readonly lock: IngestLock,
     private readonly blobPath: (digest: string) => string,
     private fh: FileHandle | undefined,
-    private hash: Hash,
+    /** The running sha256; undefined when hashing at commit. */
+    private hash: Hash | undefined,
     private offset: number,
     private readonly total: number,
     private readonly startedAt: Date,
@@ -73,7 +79,9 @@ export class IngestWriter {
         status.localRef === lock.ref &&
         !(opts.total > 0 && status.total > 0 && opts.total !== status.total);
       if (resumable) {
-        const { hash, size } = await hashFile(files.data, "sha256");
+        const { hash, size } = opts.hashAtCommit
+          ? { hash: undefined, size: (await stat(files.data)).size }
+          : await hashFile(files.data, "sha256");
         const fh = await open(files.data, constants.O_WRONLY);
         return new IngestWriter(
           dir,
@@ -91,7 +99,8 @@ export class IngestWriter {
     const now = new Date();
     await initIngest(dir, lock.ref, opts.total, now);
     const fh = await open(files.data, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
-    return new IngestWriter(dir, lock, opts.blobPath, fh, createHash("sha256"), 0, opts.total, now, now);
+    const hash = opts.hashAtCommit ? undefined : createHash("sha256");
+    return new IngestWriter(dir, lock, opts.blobPath, fh, hash, 0, opts.total, now, now);
   }
 
   status(): IngestStatus {
@@ -104,9 +113,17 @@ export class IngestWriter {
     };
   }
 
-  /** The digest of everything written so far. */
+  /** The digest of everything written so far (not for a writer that hashes at commit). */
   digest(): string {
+    if (this.hash === undefined)
+      throw failedPrecondition(`ref ${this.lock.ref}: the digest is computed at commit`);
     return `sha256:${this.hash.copy().digest("hex")}`;
+  }
+
+  /** The digest of everything written so far, in algorithm; call between writes. */
+  async digestAsync(algorithm: DigestAlgorithm = "sha256"): Promise<string> {
+    if (this.hash !== undefined && algorithm === "sha256") return this.digest();
+    return (await digestFile(ingestFiles(this.dir).data, algorithm)).digest;
   }
 
   /** Appends data (one buffer, or several in one system call) at the current offset; hashing overlaps the disk write. */
@@ -117,7 +134,7 @@ export class IngestWriter {
     const written = writeFully(fh, chunks, at);
     let length = 0;
     for (const chunk of chunks) {
-      this.hash.update(chunk);
+      this.hash?.update(chunk);
       length += chunk.length;
     }
     try {
@@ -136,7 +153,7 @@ export class IngestWriter {
     if (size !== 0) throw failedPrecondition(`truncate to ${size}: only truncation to 0 is supported`);
     const fh = this.usable("truncate");
     await fh.truncate(0);
-    this.hash = createHash("sha256");
+    if (this.hash !== undefined) this.hash = createHash("sha256");
     this.offset = 0;
     this.updatedAt = new Date();
   }
@@ -166,12 +183,10 @@ export class IngestWriter {
       if (size > 0 && size !== actualSize)
         throw failedPrecondition(`unexpected commit size ${actualSize}, expected ${size}`);
       const data = ingestFiles(this.dir).data;
-      let digest = this.digest();
+      const algorithm = expected ? parseDigest(expected).algorithm : "sha256";
+      // Hashed as sha256 while writing (unless at commit); another algorithm needs one more pass.
+      const digest = await this.digestAsync(algorithm);
       if (expected !== undefined && expected !== "") {
-        const { algorithm } = parseDigest(expected);
-        // Hashed as sha256 while writing; another algorithm needs one more (streamed) pass.
-        if (algorithm !== "sha256")
-          digest = `${algorithm}:${(await hashFile(data, algorithm)).hash.digest("hex")}`;
         if (digest !== expected)
           throw failedPrecondition(`unexpected commit digest ${digest}, expected ${expected}`);
       }

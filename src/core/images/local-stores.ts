@@ -34,11 +34,13 @@ export class LocalContentStore implements ContentStore {
   ): Promise<{ digest: string; size: number }> {
     let writer: Awaited<ReturnType<ContentMetadata["writer"]>>;
     try {
+      // With the digest known, the data is hashed once complete, off the event loop.
       writer = await this.content.writer(
         this.namespace,
         ref,
         { size: expected.size ?? 0, digest: expected.digest ?? "" },
         this.lease,
+        { hashAtCommit: !!expected.digest },
       );
     } catch (err) {
       if (!isAlreadyExists(err) || expected.digest === undefined) throw err;
@@ -49,7 +51,7 @@ export class LocalContentStore implements ContentStore {
       // Start over: a leftover ingest under this ref may hold other bytes.
       if (writer.status().offset > 0) await writer.truncate(0);
       await pumpBatched(data, (chunk) => writer.write(chunk));
-      const received = writer.digest();
+      const received = await writer.digestAsync();
       if (expected.digest && received !== expected.digest)
         throw dataLoss(
           `digest mismatch: the content received has digest ${received}, expected ${expected.digest}`,
@@ -58,7 +60,7 @@ export class LocalContentStore implements ContentStore {
         return await writer.commit(expected.size ?? 0, expected.digest ?? "", labels);
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
-        const digest = writer.digest();
+        const digest = await writer.digestAsync();
         return { digest, size: this.content.info(this.namespace, digest).size };
       }
     } finally {

@@ -51,6 +51,8 @@ interface Target {
   ref: string;
   desc: WriterDescriptor;
   lease: string | undefined;
+  /** The local writer hashes at commit (see IngestWriter): digest() is then unavailable. */
+  hashAtCommit?: boolean | undefined;
 }
 
 const SHAREABLE_LABEL = "containerd.io/namespace.shareable";
@@ -75,7 +77,8 @@ export async function openContentWriter(deps: Deps, target: Target): Promise<Con
     return new ContentWriter(deps, { ...target, desc: sharedDesc }, lock, undefined, started);
   }
   try {
-    return new ContentWriter(deps, target, lock, await local.openWriter(lock, desc.size), started);
+    const w = await local.openWriter(lock, desc.size, { hashAtCommit: target.hashAtCommit ?? false });
+    return new ContentWriter(deps, target, lock, w, started);
   } catch (err) {
     // The local ingest could not be opened: a record created just now goes again.
     if (existing === undefined) {
@@ -169,6 +172,11 @@ export class ContentWriter {
     return this.w?.digest() ?? this.target.desc.digest;
   }
 
+  /** The digest of what was written so far, also for a writer that hashes at commit. */
+  digestAsync(): Promise<string> {
+    return this.w?.digestAsync() ?? Promise.resolve(this.target.desc.digest);
+  }
+
   async write(data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (this.w === undefined) {
       if (data instanceof Uint8Array ? data.length === 0 : data.every((c) => c.length === 0)) return;
@@ -215,7 +223,7 @@ export class ContentWriter {
         );
       // What the blob will be called if it verifies; garbage collection keeps off it from the
       // moment the file appears until its BlobRecord is recorded (see gc/blob-lock.ts).
-      digest = expected !== "" ? expected : w.digest();
+      digest = expected !== "" ? expected : await w.digestAsync();
       existed = await withBlobLock(digest, async () => {
         try {
           await w.commit(committedSize, expected);
@@ -269,7 +277,9 @@ export class ContentWriter {
   private async unshare(empty: boolean): Promise<void> {
     const { local } = this.deps;
     const { desc } = this.target;
-    const w = await local.openWriter(this.lock, empty ? 0 : desc.size);
+    const w = await local.openWriter(this.lock, empty ? 0 : desc.size, {
+      hashAtCommit: this.target.hashAtCommit ?? false,
+    });
     this.w = w;
     if (empty) return;
     const from = w.status().offset;

@@ -171,12 +171,18 @@ export class ContentMetadata {
    * Opens (or resumes) the writer for ref in ns; one writer per ref at a time (Unavailable
    * otherwise). AlreadyExists when desc.digest is already visible in ns.
    */
-  async writer(ns: string, ref: string, desc: WriterDescriptor, lease?: string): Promise<ContentWriter> {
+  async writer(
+    ns: string,
+    ref: string,
+    desc: WriterDescriptor,
+    lease?: string,
+    opts: { hashAtCommit?: boolean } = {},
+  ): Promise<ContentWriter> {
     validateRef(ref);
     if (desc.digest !== "") validateDigest(desc.digest);
     return openContentWriter(
       { db: this.db, local: this.local, shared: this.policy === "shared" },
-      { ns, ref, desc, lease },
+      { ns, ref, desc, lease, hashAtCommit: opts.hashAtCommit },
     );
   }
 }
