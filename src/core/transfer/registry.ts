@@ -29,14 +29,17 @@ export interface RegistryTransferDeps
   /** Where a refused schema 1 image is recorded as a deprecation. */
   warnings?: { emit(id: string, message: string): void } | undefined;
   maxConcurrentDownloads?: number | undefined;
+  /** No body bytes from a registry for this long fails the transfer (0: no limit; default 60 s). */
+  stallTimeoutMs?: number | undefined;
 }
 
 /** Downloading reports for one blob are sent at most this often, as containerd's tracker ticks. */
 const PROGRESS_INTERVAL_MS = 100;
 
 /** The resolver a registry endpoint describes. */
-export function endpointResolver(from: RegistryEndpoint): Resolver {
+export function endpointResolver(from: RegistryEndpoint, stallTimeoutMs?: number): Resolver {
   return new Resolver({
+    stallTimeoutMs,
     hostsDir: from.hostsDir || undefined,
     // default_scheme "http" makes plain HTTP the default for hosts hosts.toml does not
     // configure; otherwise TLS (verified) everywhere, loopback registries too.
@@ -97,7 +100,7 @@ export class LocalRegistryTransfers implements RegistryTransfers {
       );
     const send = scope.options.progress;
     const label = `OCI Registry (${from.reference})`;
-    const resolver = endpointResolver(from);
+    const resolver = endpointResolver(from, this.deps.stallTimeoutMs);
     try {
       const result = await pull(from.reference, {
         resolver,
@@ -127,7 +130,7 @@ export class LocalRegistryTransfers implements RegistryTransfers {
     const content = new LocalContentStore(this.deps.content, namespace, lease);
     // As containerd, the first image the store names is the one pushed.
     const [image] = await lookupImages(from, new LocalImageStore(this.deps.images, namespace, lease));
-    const resolver = endpointResolver(to);
+    const resolver = endpointResolver(to, this.deps.stallTimeoutMs);
     try {
       const pusher = await resolver.pusher(to.reference);
       await pushImage({ content, pusher }, image!, from, to, scope.options);

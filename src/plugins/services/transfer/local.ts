@@ -9,6 +9,8 @@ import { LeaseStore } from "../../../core/metadata/leases.js";
 import { LocalTransferrer } from "../../../core/transfer/local.js";
 import { LocalRegistryTransfers } from "../../../core/transfer/registry.js";
 import type { Warnings } from "../../../core/warning/warnings.js";
+import { parseDuration } from "../../../pkg/duration/duration.js";
+import { invalidArgument, messageOf } from "../../../pkg/errdefs/errdefs.js";
 import type { PluginRegistration } from "../../../pkg/plugin/types.js";
 import { CONTENT_PLUGIN_TYPE } from "../../content/local/plugin.js";
 import { GC_PLUGIN_TYPE, type GcService } from "../../gc/plugin.js";
@@ -26,11 +28,30 @@ export const TRANSFER_PLUGIN_TYPE = "io.containerd.transfer.v1";
 /** containerd's default snapshotter on Linux, used when an unpack names none. */
 const DEFAULT_SNAPSHOTTER = "overlayfs";
 
-export const localTransferPlugin: PluginRegistration = {
+export interface TransferConfig {
+  /**
+   * Berth's own key (containerd's transfer plugin has none; CRI's image_pull_progress_timeout
+   * is a whole-pull watchdog of another plugin): a Go duration after which a registry response
+   * that sends no body bytes fails the pull or push as stalled; "0" waits forever.
+   */
+  registry_stall_timeout: string;
+}
+
+export const localTransferPlugin: PluginRegistration<TransferConfig> = {
   type: TRANSFER_PLUGIN_TYPE,
   id: "local",
   requires: [METADATA_PLUGIN_TYPE, CONTENT_PLUGIN_TYPE, SERVICE_PLUGIN_TYPE, WARNING_PLUGIN_TYPE],
+  config: () => ({ registry_stall_timeout: "60s" }),
   init: (ctx) => {
+    let stallTimeoutMs: number;
+    try {
+      stallTimeoutMs = parseDuration(ctx.config.registry_stall_timeout);
+      if (stallTimeoutMs < 0) throw invalidArgument("must not be negative");
+    } catch (err) {
+      throw invalidArgument(
+        `plugins."${TRANSFER_PLUGIN_TYPE}.local".registry_stall_timeout: ${messageOf(err)}`,
+      );
+    }
     const db = ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE);
     // Looked up when needed: the collector may load after this plugin, or not at all.
     const collector = () => ctx.getAll<GcService>(GC_PLUGIN_TYPE).values().next().value;
@@ -47,6 +68,7 @@ export const localTransferPlugin: PluginRegistration = {
       registry: new LocalRegistryTransfers({
         ...stores,
         warnings: ctx.get<Warnings>(WARNING_PLUGIN_TYPE),
+        stallTimeoutMs,
       }),
       onLeaseDeleted: () => collector()?.mutated(true),
     });
