@@ -1,15 +1,13 @@
 // The pull pipeline against a real registry (Debian's docker-registry, plain HTTP) into a real
 // stack in process: LMDB metadata, the local content store, image records, overlayfs under the
 // metadata snapshotter, and the walking differ. A small proxy in front of the registry injects
-// faults (a corrupted layer, a schema 1 manifest) and can slow blobs down.
+// faults (a corrupted layer, a schema 1 manifest).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { request } from "undici";
 import { LocalStore } from "../src/core/content/store.js";
 import { WalkingDiffer } from "../src/core/diff/walking.js";
 import { GarbageCollector } from "../src/core/gc/collector.js";
@@ -35,6 +33,7 @@ import { OverlaySnapshotter } from "../src/core/snapshots/overlay.js";
 import { Kind } from "../src/core/snapshots/snapshotter.js";
 import { Warnings } from "../src/core/warning/warnings.js";
 import { Code, codeOf } from "../src/pkg/errdefs/errdefs.js";
+import { FaultProxy } from "./support/fault-proxy.js";
 import { type BuiltImage, buildImage, type Entry } from "./support/images.js";
 import { describeTree } from "./support/images-tree.js";
 import { pushImage, startRegistry, type TestRegistry } from "./support/registry.js";
@@ -55,57 +54,6 @@ const blobDesc = (mediaType: string, data: Buffer) => ({
   size: data.length,
   annotations: {},
 });
-
-/** A proxy to the registry that can corrupt one blob, slow blobs down, or answer schema 1. */
-class FaultProxy {
-  corrupt = "";
-  delayMs = 0;
-  schema1Tag = "";
-  private server!: Server;
-  host = "";
-
-  constructor(private readonly upstream: string) {}
-
-  async start(): Promise<void> {
-    this.server = createServer(async (req, res) => {
-      const url = req.url ?? "/";
-      if (this.schema1Tag !== "" && url.endsWith(`/manifests/${this.schema1Tag}`)) {
-        const body = JSON.stringify({ schemaVersion: 1, name: "x", tag: this.schema1Tag, fsLayers: [] });
-        res.writeHead(200, {
-          "content-type": MediaTypes.dockerSchema1SignedManifest,
-          "content-length": Buffer.byteLength(body),
-        });
-        res.end(req.method === "HEAD" ? undefined : body);
-        return;
-      }
-      if (url.includes("/blobs/sha256:") && this.delayMs > 0) await sleep(this.delayMs);
-      const up = await request(`http://${this.upstream}${url}`, {
-        method: req.method as "GET",
-        headers: { ...req.headers, host: this.upstream },
-      });
-      const headers = Object.fromEntries(
-        Object.entries(up.headers).filter(([k]) => k !== "transfer-encoding" && k !== "connection"),
-      );
-      res.writeHead(up.statusCode, headers as Record<string, string>);
-      if (req.method === "HEAD") {
-        await up.body.dump();
-        res.end();
-        return;
-      }
-      const data = Buffer.from(await up.body.arrayBuffer());
-      // Same length, one byte changed: only the digest can tell.
-      if (this.corrupt !== "" && url.includes(`/blobs/${this.corrupt}`)) data[data.length >> 1]! ^= 0xff;
-      res.end(data);
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    this.host = `127.0.0.1:${(this.server.address() as { port: number }).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 describe("pull", () => {
   let dir: string;
@@ -399,7 +347,7 @@ describe("pull", () => {
   test("a corrupted layer: refused, no image, nothing half-written; GC then takes what the lease held", async () => {
     const bad = await buildImage({ layers: smallLayers("bad", 3) });
     await pushImage(await resolver.pusher(`${registry.host}/test/bad`), bad);
-    proxy.corrupt = bad.layers[2]!.digest;
+    proxy.blobFaults.set(bad.layers[2]!.digest, { kind: "corrupt" });
     const ref = `${proxy.host}/test/bad:latest`;
     try {
       await assert.rejects(pullInto("f1", ref, { unpack: SN }), (err: unknown) => {
@@ -409,7 +357,7 @@ describe("pull", () => {
         return true;
       });
     } finally {
-      proxy.corrupt = "";
+      proxy.blobFaults.clear();
     }
     assert.equal(imageExists("f1", ref), false);
     assert.equal(blobExists("f1", bad.layers[2]!.digest), false);
@@ -453,7 +401,16 @@ describe("pull", () => {
   });
 
   test("schema 1: refused with a clear error and recorded as a deprecation", async () => {
-    proxy.schema1Tag = "old";
+    proxy.answer = (req, res) => {
+      if (!req.url!.endsWith("/manifests/old")) return false;
+      const body = JSON.stringify({ schemaVersion: 1, name: "x", tag: "old", fsLayers: [] });
+      res.writeHead(200, {
+        "content-type": MediaTypes.dockerSchema1SignedManifest,
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(req.method === "HEAD" ? undefined : body);
+      return true;
+    };
     try {
       const ref = `${proxy.host}/test/busybox:old`;
       await assert.rejects(pullInto("s1", ref), /schema 1/);
@@ -463,7 +420,7 @@ describe("pull", () => {
       assert.ok(w, "deprecation recorded");
       assert.match(w.message, /schema 1/);
     } finally {
-      proxy.schema1Tag = "";
+      proxy.answer = undefined;
     }
   });
 

@@ -495,7 +495,8 @@ class PullRun {
       await content.abort?.(ref).catch(() => {
         // Not there (never opened) or already gone.
       });
-      if (err instanceof Error && !err.message.includes(desc.digest))
+      // The store's digest check names the blob but not where its bytes came from.
+      if (err instanceof Error && (!err.message.includes(desc.digest) || codeOf(err) === Code.DataLoss))
         err.message = `${this.name}: fetching ${desc.digest}: ${err.message}`;
       throw err;
     }

@@ -3,7 +3,7 @@
 // by hand so that the Authorization header never goes to another host, and timeouts.
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Dispatcher, request } from "undici";
-import { canceled, unauthenticated } from "../../pkg/errdefs/errdefs.js";
+import { BerthError, canceled, unauthenticated } from "../../pkg/errdefs/errdefs.js";
 import type { Logger } from "../../pkg/log/log.js";
 import type { Authorizer } from "./auth.js";
 import { parseChallenges } from "./challenge.js";
@@ -141,12 +141,19 @@ export class RegistryClient {
       if (res.statusCode === 401 && authTries < 2) {
         await res.body.dump();
         authTries++;
-        await this.options.authorizer.challenged(
-          url.host,
-          parseChallenges(res.headers["www-authenticate"]),
-          sentAuth,
-          sameOrigin ? call.host.dispatcher : undefined,
-        );
+        try {
+          await this.options.authorizer.challenged(
+            url.host,
+            parseChallenges(res.headers["www-authenticate"]),
+            sentAuth,
+            sameOrigin ? call.host.dispatcher : undefined,
+          );
+        } catch (err) {
+          // The authorizer names the host; the request also names the repository and object.
+          if (err instanceof BerthError && err.message.startsWith(`${url.host}: `))
+            err.message = `${what}: ${err.message.slice(url.host.length + 2)}`;
+          throw err;
+        }
         if (!replayable)
           throw unauthenticated(`${what}: authorization needed for a request that cannot be repeated`);
         continue;

@@ -17,7 +17,7 @@ import type { Pusher } from "../remotes/pusher.js";
 import type { ImageStoreEndpoint, Progress, RegistryEndpoint } from "./types.js";
 
 /** containerd's max_concurrent_uploaded_layers default. */
-const MAX_CONCURRENT_UPLOADS = 3;
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 3;
 const PROGRESS_INTERVAL_MS = 100;
 /** Largest manifest or index sent (as the resolver accepts). */
 const MAX_DOCUMENT_BYTES = 4 << 20;
@@ -32,14 +32,18 @@ export async function pushImage(
   image: { name: string; target: OciDescriptor },
   from: ImageStoreEndpoint,
   to: RegistryEndpoint,
-  options: { progress?: ((p: Progress) => void) | undefined; signal?: AbortSignal | undefined },
+  options: {
+    progress?: ((p: Progress) => void) | undefined;
+    signal?: AbortSignal | undefined;
+    maxConcurrentUploads?: number | undefined;
+  },
 ): Promise<void> {
   const { content, pusher } = deps;
   const send = options.progress ?? (() => {});
   const label = `OCI Registry (${to.reference})`;
   const matcher = from.platforms.length > 0 ? any(...from.platforms) : all;
   const tag = parseRemoteReference(to.reference).tag;
-  const limiter = new Limiter(MAX_CONCURRENT_UPLOADS);
+  const limiter = new Limiter(options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS);
   const root = image.target;
   const rootName = ingestRef(root);
   const pushed = new Map<string, Promise<void>>();

@@ -30,16 +30,21 @@ export interface RegistryTransferDeps
   /** Where a refused schema 1 image is recorded as a deprecation. */
   warnings?: { emit(id: string, message: string): void } | undefined;
   maxConcurrentDownloads?: number | undefined;
+  /** Blobs a push uploads at once (default 3, as containerd's). */
+  maxConcurrentUploads?: number | undefined;
   /** Image verifiers by plugin id; every one must allow a pull. */
   verifiers?: ReadonlyMap<string, ImageVerifier> | undefined;
+  /** No body bytes from a registry for this long fails the transfer (0: no limit; default 60 s). */
+  stallTimeoutMs?: number | undefined;
 }
 
 /** Downloading reports for one blob are sent at most this often, as containerd's tracker ticks. */
 const PROGRESS_INTERVAL_MS = 100;
 
 /** The resolver a registry endpoint describes. */
-export function endpointResolver(from: RegistryEndpoint): Resolver {
+export function endpointResolver(from: RegistryEndpoint, stallTimeoutMs?: number): Resolver {
   return new Resolver({
+    stallTimeoutMs,
     hostsDir: from.hostsDir || undefined,
     // default_scheme "http" makes plain HTTP the default for hosts hosts.toml does not
     // configure; otherwise TLS (verified) everywhere, loopback registries too.
@@ -101,7 +106,7 @@ export class LocalRegistryTransfers implements RegistryTransfers {
     const [unpack] = unpacks;
     const send = scope.options.progress;
     const label = `OCI Registry (${from.reference})`;
-    const resolver = endpointResolver(from);
+    const resolver = endpointResolver(from, this.deps.stallTimeoutMs);
     const verifiers = this.deps.verifiers;
     try {
       const result = await pull(from.reference, {
@@ -138,10 +143,13 @@ export class LocalRegistryTransfers implements RegistryTransfers {
     const content = new LocalContentStore(this.deps.content, namespace, lease);
     // As containerd, the first image the store names is the one pushed.
     const [image] = await lookupImages(from, new LocalImageStore(this.deps.images, namespace, lease));
-    const resolver = endpointResolver(to);
+    const resolver = endpointResolver(to, this.deps.stallTimeoutMs);
     try {
       const pusher = await resolver.pusher(to.reference);
-      await pushImage({ content, pusher }, image!, from, to, scope.options);
+      await pushImage({ content, pusher }, image!, from, to, {
+        ...scope.options,
+        maxConcurrentUploads: this.deps.maxConcurrentUploads,
+      });
     } finally {
       await resolver.close();
     }
