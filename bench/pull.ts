@@ -6,8 +6,8 @@
 //               through containerd's Content, Diff and Snapshots services);
 //   berthd:     `berthctl images pull --plain-http REF` (berthd pulls and unpacks itself,
 //               through its Transfer service).
-// Meanwhile a probe calls Version every 20 ms: the API's latency while the pull runs. Prints
-// medians and ratios.
+// Meanwhile a probe calls Version every 20 ms (BENCH_PROBE_MS; 0: none): the API's latency while
+// the pull runs. Prints medians and ratios.
 import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -30,7 +30,8 @@ import {
 const exec = promisify(execFile);
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const BERTHCTL = new URL("../../bin/berthctl.js", import.meta.url).pathname;
-const PROBE_MS = 20;
+/** How often the probe calls Version during a pull; 0: no probe. */
+const PROBE_MS = Number(process.env["BENCH_PROBE_MS"] ?? 20);
 
 function pullCommand(subject: string, address: string, ref: string): [string, string[]] {
   if (subject === "containerd")
@@ -51,6 +52,8 @@ try {
 } finally {
   await resolver.close();
 }
+// The registry's writes reach the disk now, not during the first runs.
+await exec("sync", []);
 
 const chosen = subjects.filter((s) => (process.env["BENCH_ONLY"] ?? s.name) === s.name);
 type Figures = Record<"busybox" | "large", number[]> & { latency: number[] };
@@ -70,7 +73,7 @@ try {
           const [cmd, args] = pullCommand(subject.name, address, refs[name]);
           const t0 = performance.now();
           const pulled = exec(cmd, args, { timeout: 600_000, maxBuffer: 64 << 20 });
-          const latencies = sampleLatency(address, pulled, PROBE_MS);
+          const latencies = PROBE_MS > 0 ? sampleLatency(address, pulled, PROBE_MS) : Promise.resolve([]);
           await pulled;
           figures.get(subject.name)![name].push((performance.now() - t0) / 1000);
           if (name === "large") figures.get(subject.name)!.latency.push(...(await latencies));
