@@ -23,6 +23,8 @@ export interface Applier {
    * application/vnd.oci.image.layer.v1.tar, its digest and size).
    */
   apply(desc: Descriptor, mounts: Mount[], opts: ApplyOptions): Promise<Descriptor>;
+  /** Gets ready for applies to come (starts threads), so that the first does not wait for it. */
+  prepare?(): void;
 }
 
 export interface CompareOptions {

@@ -7,12 +7,13 @@ import { readFileSync } from "node:fs";
 import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { applyTar } from "../../pkg/archive/apply.js";
+import { startFileWriters } from "../../pkg/archive/apply-files.js";
 import { compressStream } from "../../pkg/archive/compress.js";
 import type { Compression } from "../../pkg/archive/compression.js";
 import { decompressFile } from "../../pkg/archive/compression.js";
 import { diffTar } from "../../pkg/archive/diff.js";
 import { parseDigest } from "../../pkg/digest/digest.js";
-import { digestFile, StreamDigester } from "../../pkg/digest/file-digest.js";
+import { digestFile, StreamDigester, startStreamDigests } from "../../pkg/digest/file-digest.js";
 import {
   failedPrecondition,
   invalidArgument,
@@ -73,6 +74,11 @@ export class WalkingDiffer implements Applier, Comparer {
     if (application.status === "rejected") throw application.reason;
     const { digest, size } = await tar.digest();
     return { mediaType: LayerMediaTypes.ociTar, digest, size, annotations: {} };
+  }
+
+  prepare(): void {
+    startFileWriters();
+    startStreamDigests();
   }
 
   /** What is wrong with a blob in the store, hashed on a thread of its own; undefined if nothing. */

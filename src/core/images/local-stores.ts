@@ -10,6 +10,9 @@ import type { SnapshotInfo, SnapshotOptions } from "../snapshots/snapshotter.js"
 import type { BlobInfo, ContentStore, ImageSpec, ImageStore } from "./stores.js";
 import type { UnpackSnapshotter } from "./unpack.js";
 
+/** Below this size a blob is hashed as it is written: a thread's round trip would cost more. */
+const HASH_AT_COMMIT_BYTES = 1 << 20;
+
 export class LocalContentStore implements ContentStore {
   constructor(
     private readonly content: ContentMetadata,
@@ -34,13 +37,13 @@ export class LocalContentStore implements ContentStore {
   ): Promise<{ digest: string; size: number }> {
     let writer: Awaited<ReturnType<ContentMetadata["writer"]>>;
     try {
-      // With the digest known, the data is hashed once complete, off the event loop.
+      // A large blob whose digest is known is hashed once complete, off the event loop.
       writer = await this.content.writer(
         this.namespace,
         ref,
         { size: expected.size ?? 0, digest: expected.digest ?? "" },
         this.lease,
-        { hashAtCommit: !!expected.digest },
+        { hashAtCommit: !!expected.digest && (expected.size ?? 0) >= HASH_AT_COMMIT_BYTES },
       );
     } catch (err) {
       if (!isAlreadyExists(err) || expected.digest === undefined) throw err;

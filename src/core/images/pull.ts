@@ -383,6 +383,7 @@ class PullRun {
     const snapshotterName = target.snapshotter;
     const image = await resolveImage(this.stores.content, m.desc, target.platform);
     const { snapshotter, applier } = this.stores.unpacker(snapshotterName);
+    applier.prepare?.();
     const chain = chainIds(image.layers.map((l) => l.diffId));
     // Layers up to the highest one already unpacked are neither fetched nor applied.
     let start = 0;
@@ -486,7 +487,8 @@ class PullRun {
       }
     }
     try {
-      await content.write(ref, counted(), { size: desc.size, digest: desc.digest });
+      // The distribution source comes with the commit, saving a metadata write per blob.
+      await content.write(ref, counted(), { size: desc.size, digest: desc.digest }, this.sourceLabels());
       return true;
     } catch (err) {
       stream.close?.();
@@ -500,6 +502,12 @@ class PullRun {
         err.message = `${this.name}: fetching ${desc.digest}: ${err.message}`;
       throw err;
     }
+  }
+
+  /** The distribution source label of a blob new to the store (none if too long). */
+  private sourceLabels(): Record<string, string> {
+    if (Buffer.byteLength(this.sourceLabel) + Buffer.byteLength(this.sourceRepo) > MAX_LABEL_SIZE) return {};
+    return { [this.sourceLabel]: this.sourceRepo };
   }
 
   /** containerd.io/distribution.source.<host> gets the repository added, as containerd's pull does. */

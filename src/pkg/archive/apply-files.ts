@@ -65,7 +65,6 @@ let nextId = 1;
 function startThread(): Thread {
   const worker = new Worker(new URL("./apply-files-worker.js", import.meta.url));
   const thread: Thread = { worker, pending: new Map() };
-  worker.unref(); // idle threads do not keep the process alive; pending batches ref it
   worker.on("message", (reply: FileBatchReply) => {
     if (reply.data && spare.length < THREADS * MAX_OUTSTANDING) spare.push(reply.data);
     const done = thread.pending.get(reply.id);
@@ -81,6 +80,9 @@ function startThread(): Thread {
   };
   worker.on("error", (err) => fail(`file writer thread failed: ${err.message}`));
   worker.on("exit", (code) => fail(`file writer thread exited (${code})`));
+  // Idle threads do not keep the process alive; pending batches ref them. After the listeners:
+  // adding a "message" listener refs the worker again.
+  worker.unref();
   return thread;
 }
 
@@ -93,6 +95,11 @@ function pickThread(): Thread {
     threads.push(best);
   }
   return best;
+}
+
+/** Starts every thread now (their start costs tens of milliseconds each), not at the first files. */
+export function startFileWriters(): void {
+  while (threads.length < THREADS) threads.push(startThread());
 }
 
 function batchBuffer(): Buffer {

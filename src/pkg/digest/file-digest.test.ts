@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -45,4 +46,19 @@ test("StreamDigester hashes bytes passed in pieces on a thread; streams at once 
     assert.equal(digests[i]?.digest, sha(data, i === 4 ? "sha512" : "sha256"));
     assert.equal(digests[i]?.size, data.length);
   }
+});
+
+test("threads started ahead of use do not keep an idle process alive", () => {
+  const module = (name: string) => JSON.stringify(new URL(name, import.meta.url).href);
+  const script = `
+    const { startStreamDigests } = await import(${module("./file-digest.js")});
+    const { startFileWriters } = await import(${module("../archive/apply-files.js")});
+    startStreamDigests();
+    startFileWriters();
+    console.log("started");`;
+  // (A file: with -e, node exits whatever its threads.) A process kept alive by its threads
+  // would be killed by the timeout (an ETIMEDOUT error).
+  writeFileSync(join(dir, "idle.mjs"), script);
+  const out = execFileSync(process.execPath, [join(dir, "idle.mjs")], { timeout: 10_000 });
+  assert.equal(out.toString().trim(), "started");
 });

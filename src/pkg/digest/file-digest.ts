@@ -36,7 +36,6 @@ class DigestThread {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(new URL("./file-digest-worker.js", import.meta.url));
-    w.unref(); // an idle thread does not keep the process alive; a pending request refs it
     w.on("message", (reply: DigestReply) => {
       if (reply.data !== undefined) {
         this.outstanding--;
@@ -57,8 +56,16 @@ class DigestThread {
     };
     w.on("error", (err) => fail(`${this.what} thread failed: ${err.message}`));
     w.on("exit", (code) => fail(`${this.what} thread exited (${code})`));
+    // An idle thread does not keep the process alive; a pending request refs it. After the
+    // listeners: adding a "message" listener refs the worker again.
+    w.unref();
     this.worker = w;
     return w;
+  }
+
+  /** Starts the thread now rather than at the first request. */
+  start(): void {
+    this.thread();
   }
 
   /** Sends a request whose final reply is awaited. */
@@ -90,6 +97,12 @@ function result(reply: Final, what: string): { digest: string; size: number } {
   if (reply.error)
     throw Object.assign(new Error(`digest of ${what}: ${reply.error.message}`), { code: reply.error.code });
   return { digest: reply.digest!, size: reply.size! };
+}
+
+/** Starts the stream digests' thread (and the files' one) ahead of use. */
+export function startStreamDigests(): void {
+  streams.start();
+  files.start();
 }
 
 /** The file's digest (`<algorithm>:<hex>`) and size; errors are the file's (ENOENT, ...). */

@@ -43,6 +43,10 @@ export class OrderedDiffers implements Applier, Comparer {
     return this.first((d) => d.compare(lower, upper, opts));
   }
 
+  prepare(): void {
+    for (const d of this.differs) d.prepare?.();
+  }
+
   private async first(fn: (d: Differ) => Promise<Descriptor>): Promise<Descriptor> {
     let last: unknown = notFound("no differ configured");
     for (const differ of this.differs) {
