@@ -261,6 +261,8 @@ class PullRun {
 
   async run(): Promise<PullResult> {
     this.progress({ status: "resolving", offset: 0, total: 0 });
+    // Starting the applier's threads takes the event loop a while: better while resolving.
+    for (const u of this.unpacks) this.stores.unpacker(u.snapshotter).applier.prepare?.();
     const resolved = await this.opts.resolver.resolve(this.ref, this.signal);
     const root = resolved.descriptor;
     if (isSchema1Type(root.mediaType)) throw this.schema1(root);
@@ -383,7 +385,6 @@ class PullRun {
     const snapshotterName = target.snapshotter;
     const image = await resolveImage(this.stores.content, m.desc, target.platform);
     const { snapshotter, applier } = this.stores.unpacker(snapshotterName);
-    applier.prepare?.();
     const chain = chainIds(image.layers.map((l) => l.diffId));
     // Layers up to the highest one already unpacked are neither fetched nor applied.
     let start = 0;
