@@ -383,6 +383,34 @@ describe("pull", () => {
     assert.ok(await snapshotExists("f1", chain[2]!));
   });
 
+  test("a snapshot found already is held by the pull's lease until the image refers to it", async () => {
+    const held = await buildImage({ layers: smallLayers("held", 2) });
+    await pushImage(await resolver.pusher(`${registry.host}/test/held`), held);
+    const ref = `${registry.host}/test/held:latest`;
+    await pullInto("h1", ref, { unpack: SN });
+    // The record goes; its snapshots stay until a collection (as a failed pull leaves them).
+    await images.delete("h1", ref);
+    const top = chainIds(held.diffIds)[1]!;
+    let resources: string[] | undefined;
+    await pullInto("h1", ref, {
+      unpack: SN,
+      progress: (p) => {
+        // Reported once the existing layers are found: by then the lease holds the top one.
+        if (
+          p.status === "exists" &&
+          resources === undefined &&
+          p.descriptor?.digest === held.layers[0]!.digest
+        ) {
+          const [lease] = leases.list("h1", []);
+          resources = leases.listResources("h1", lease!.id).map((r) => `${r.type} ${r.id}`);
+        }
+      },
+    });
+    assert.ok(resources?.includes(`snapshots/${SN} ${top}`), `lease resources: ${resources}`);
+    await gc.collect();
+    assert.ok(await snapshotExists("h1", top));
+  });
+
   test("a blob missing from the registry: the pull fails and leaves no image", async () => {
     const gone = await buildImage({ layers: smallLayers("gone", 2) });
     await pushImage(await resolver.pusher(`${registry.host}/test/gone`), gone);

@@ -41,6 +41,13 @@ export class LocalPullBackend implements PullBackend {
     });
   }
 
+  holdSnapshot(lease: string, snapshotter: string, key: string): Promise<void> {
+    return this.deps.leases.addResource(this.namespace, lease, {
+      id: key,
+      type: LeaseResourceType.snapshots(snapshotter),
+    });
+  }
+
   stores(lease: string): PullStores {
     const { deps, namespace } = this;
     return {

@@ -100,6 +100,8 @@ export interface PullBackend {
   deleteLease(id: string): Promise<void>;
   /** Makes the lease hold a blob that was already present, until the image refers to it. */
   holdContent(lease: string, digest: string): Promise<void>;
+  /** Makes the lease hold a snapshot that was already there (and so its parents). */
+  holdSnapshot(lease: string, snapshotter: string, key: string): Promise<void>;
   stores(lease: string): PullStores;
 }
 
@@ -386,9 +388,13 @@ class PullRun {
     const image = await resolveImage(this.stores.content, m.desc, target.platform);
     const { snapshotter, applier } = this.stores.unpacker(snapshotterName);
     const chain = chainIds(image.layers.map((l) => l.diffId));
-    // Layers up to the highest one already unpacked are neither fetched nor applied.
+    // Layers up to the highest one already unpacked are neither fetched nor applied. That one
+    // is held by the pull's lease, so that a collection cannot take it (left by a failed pull,
+    // say) before the image refers to it; found gone once held, a lower one is looked for.
     let start = 0;
     for (let i = chain.length - 1; i >= 0; i--) {
+      if (!(await snapshotExists(snapshotter, chain[i]!))) continue;
+      await this.opts.backend.holdSnapshot(this.lease, snapshotterName, chain[i]!);
       if (await snapshotExists(snapshotter, chain[i]!)) {
         start = i + 1;
         break;

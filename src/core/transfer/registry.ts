@@ -173,6 +173,7 @@ export class LocalRegistryTransfers implements RegistryTransfers {
       createLease: async () => scope.lease,
       deleteLease: async () => {},
       holdContent: (lease, digest) => local.holdContent(lease, digest),
+      holdSnapshot: (lease, snapshotter, key) => local.holdSnapshot(lease, snapshotter, key),
       stores: (lease) => local.stores(lease),
     };
   }

@@ -22,8 +22,8 @@ import type { FileBatch, FileBatchReply, FileOp, WorkerMessage } from "./apply-f
 
 const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
-/** The file being written, possibly across batches. */
-let current: { fd: number; path: string; apply: number } | undefined;
+/** The file each apply is writing, possibly across batches (applies may run at once). */
+const current = new Map<number, { fd: number; path: string }>();
 /** Applies whose writing failed: their later batches are skipped. */
 const failed = new Set<number>();
 
@@ -32,7 +32,7 @@ if (!port) throw new Error("apply-files-worker: not started as a worker thread")
 
 port.on("message", (msg: WorkerMessage) => {
   if (msg.kind === "end") {
-    if (current?.apply === msg.apply) closeCurrent();
+    closeCurrent(msg.apply);
     failed.delete(msg.apply);
     return;
   }
@@ -48,9 +48,10 @@ function run(batch: FileBatch): FileBatchReply {
   try {
     for (op of batch.ops) {
       if (op.create !== undefined)
-        current = { fd: create(op.path, op.create), path: op.path, apply: batch.apply };
-      if (!current) throw new Error("no file open");
-      const { fd, path } = current;
+        current.set(batch.apply, { fd: create(op.path, op.create), path: op.path });
+      const file = current.get(batch.apply);
+      if (!file) throw new Error("no file open");
+      const { fd, path } = file;
       for (let end = offset + op.length; offset < end; ) offset += writeSync(fd, data, offset, end - offset);
       const attrs = op.done;
       if (!attrs) continue;
@@ -58,12 +59,12 @@ function run(batch: FileBatch): FileBatchReply {
       for (const [name, value] of attrs.xattrs) setXattr(fd, name, value, path);
       if (attrs.chmod !== undefined) fchmodSync(fd, attrs.chmod);
       futimens(fd, attrs.atime, attrs.mtime, path);
-      closeCurrent();
+      closeCurrent(batch.apply);
     }
     return { id: batch.id };
   } catch (err) {
     try {
-      closeCurrent();
+      closeCurrent(batch.apply);
     } catch {
       // the first error is the one to report
     }
@@ -87,11 +88,11 @@ function create(path: string, mode: number): number {
   }
 }
 
-function closeCurrent(): void {
-  if (!current) return;
-  const { fd } = current;
-  current = undefined;
-  closeSync(fd);
+function closeCurrent(apply: number): void {
+  const file = current.get(apply);
+  if (!file) return;
+  current.delete(apply);
+  closeSync(file.fd);
 }
 
 function setXattr(fd: number, name: string, value: Uint8Array, path: string): void {

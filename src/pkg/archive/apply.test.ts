@@ -527,10 +527,19 @@ test("an apply aborted with files in flight writes nothing once it has returned"
 
 test("concurrent applies share the writer threads and each gets its own files", async () => {
   const roots = [freshRoot(), freshRoot(), freshRoot()];
-  const tars = await Promise.all(roots.map((_, i) => tarOf(filler(`layer${i}`))));
+  // Files larger than a batch stay open on their thread across batches, while the other
+  // applies' batches reach the same thread.
+  const big = (i: number) => Buffer.alloc(2_500_000 + i, 0x41 + i);
+  const tars = await Promise.all(
+    roots.map((_, i) =>
+      tarOf([...filler(`layer${i}`), { name: `layer${i}/big`, body: big(i) }, ...filler(`more${i}`)]),
+    ),
+  );
   await Promise.all(roots.map((r, i) => apply(r, tars[i]!)));
   roots.forEach((r, i) => {
-    assert.deepEqual(readdirSync(r), [`layer${i}`]);
+    assert.deepEqual(readdirSync(r).sort(), [`layer${i}`, `more${i}`]);
     assert.deepEqual(readFileSync(join(r, `layer${i}/f7`)), Buffer.alloc(9000, 7));
+    assert.deepEqual(readFileSync(join(r, `layer${i}/big`)), big(i));
+    assert.deepEqual(readFileSync(join(r, `more${i}/f199`)), Buffer.alloc(9000, 199));
   });
 });
