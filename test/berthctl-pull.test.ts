@@ -122,6 +122,11 @@ describe("berthctl images pull and push", () => {
       ref,
     );
     assert.equal(stdout, `${ref} ${image.manifestDigest}\n`);
+    // berthd logs at debug level here: neither the password nor the basic credentials appear.
+    const logs = d.logs();
+    assert.match(logs, /private\/app/, "the pull was logged");
+    for (const secret of [secured.password, Buffer.from(user).toString("base64")])
+      assert.equal(logs.includes(secret), false, "a credential reached berthd's log");
   });
 
   test("push sends a local image under a new name with --user; pulling it back gives the same digest", async () => {

@@ -58,6 +58,7 @@ export class BerthServer {
         disabled: config.disabled_plugins,
         required: config.required_plugins,
         configOf: opts.pluginConfig,
+        log,
         onEvent: ({ uri, outcome, error, ms }) => {
           if (outcome === "loaded") log.debug({ plugin: uri, ms: Math.round(ms) }, "plugin loaded");
           else if (outcome === "skipped") log.info({ plugin: uri, reason: error?.message }, "plugin skipped");

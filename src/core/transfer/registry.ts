@@ -4,6 +4,7 @@
 // platforms, unpack and names, and the pull's progress turned into containerd's transfer
 // Progress events. The image verifiers judge the resolved image before anything is fetched.
 import { invalidArgument } from "../../pkg/errdefs/errdefs.js";
+import type { Logger } from "../../pkg/log/log.js";
 import { LocalContentStore, LocalImageStore } from "../images/local-stores.js";
 import { ingestRef, type PullBackend, type PullProgress, pull } from "../images/pull.js";
 import { LocalPullBackend } from "../images/pull-local.js";
@@ -34,6 +35,8 @@ export interface RegistryTransferDeps
   maxConcurrentUploads?: number | undefined;
   /** Image verifiers by plugin id; every one must allow a pull. */
   verifiers?: ReadonlyMap<string, ImageVerifier> | undefined;
+  /** Where registry requests are logged (at debug level). */
+  logger?: Logger | undefined;
   /** No body bytes from a registry for this long fails the transfer (0: no limit; default 60 s). */
   stallTimeoutMs?: number | undefined;
 }
@@ -42,9 +45,10 @@ export interface RegistryTransferDeps
 const PROGRESS_INTERVAL_MS = 100;
 
 /** The resolver a registry endpoint describes. */
-export function endpointResolver(from: RegistryEndpoint, stallTimeoutMs?: number): Resolver {
+export function endpointResolver(from: RegistryEndpoint, stallTimeoutMs?: number, logger?: Logger): Resolver {
   return new Resolver({
     stallTimeoutMs,
+    logger,
     hostsDir: from.hostsDir || undefined,
     // default_scheme "http" makes plain HTTP the default for hosts hosts.toml does not
     // configure; otherwise TLS (verified) everywhere, loopback registries too.
@@ -106,7 +110,7 @@ export class LocalRegistryTransfers implements RegistryTransfers {
     const [unpack] = unpacks;
     const send = scope.options.progress;
     const label = `OCI Registry (${from.reference})`;
-    const resolver = endpointResolver(from, this.deps.stallTimeoutMs);
+    const resolver = endpointResolver(from, this.deps.stallTimeoutMs, this.deps.logger);
     const verifiers = this.deps.verifiers;
     try {
       const result = await pull(from.reference, {
@@ -143,7 +147,7 @@ export class LocalRegistryTransfers implements RegistryTransfers {
     const content = new LocalContentStore(this.deps.content, namespace, lease);
     // As containerd, the first image the store names is the one pushed.
     const [image] = await lookupImages(from, new LocalImageStore(this.deps.images, namespace, lease));
-    const resolver = endpointResolver(to, this.deps.stallTimeoutMs);
+    const resolver = endpointResolver(to, this.deps.stallTimeoutMs, this.deps.logger);
     try {
       const pusher = await resolver.pusher(to.reference);
       await pushImage({ content, pusher }, image!, from, to, {

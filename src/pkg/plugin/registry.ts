@@ -4,6 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError, Code, failedPrecondition, notFound } from "../errdefs/errdefs.js";
+import { createLogger, type Logger } from "../log/log.js";
 import { type InitContext, type LoadedPlugin, type PluginRegistration, PluginSkipError } from "./types.js";
 
 export type { LoadedPlugin };
@@ -17,6 +18,8 @@ export interface LoadOptions {
   required?: readonly string[];
   /** Effective configuration of a plugin (its defaults merged with the config file). */
   configOf: (registration: PluginRegistration) => unknown;
+  /** The daemon's logger, given to each plugin (default: info level on stderr). */
+  log?: Logger;
   onEvent?: (event: {
     uri: string;
     outcome: "loaded" | "skipped" | "failed";
@@ -89,6 +92,7 @@ export async function loadPlugins(
 ): Promise<PluginSet> {
   const disabled = new Set(opts.disabled ?? []);
   const set = new PluginSet();
+  const log = opts.log ?? createLogger("info", "berthd");
   for (const registration of orderByRequirements(registrations.filter((r) => !disabled.has(pluginUri(r))))) {
     const uri = pluginUri(registration);
     const meta: LoadedPlugin["meta"] = { exports: {}, capabilities: [], platforms: [] };
@@ -112,6 +116,7 @@ export async function loadPlugins(
         get: (type, id) => set.instance(type, id),
         getAll: (type) => set.instances(type),
         plugins: () => set.all(),
+        log: log.child({ plugin: uri }),
       };
       loaded.instance = await registration.init(ctx);
       opts.onEvent?.({ uri, outcome: "loaded", ms: performance.now() - started });

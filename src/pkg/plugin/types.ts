@@ -1,5 +1,6 @@
 // Plugin declarations: what a plugin is (type, id), what it needs, its default config and how
 // it starts. The registry (registry.ts) orders them by requirement and initialises them.
+import type { Logger } from "../log/log.js";
 
 /** A plugin's URI is `<type>.<id>`, e.g. `io.containerd.grpc.v1.version`. */
 export interface PluginRegistration<C = unknown> {
@@ -33,6 +34,8 @@ export interface InitContext<C> {
   getAll<T>(type: string): Map<string, T>;
   /** Every plugin handled so far, loaded or failed (a live view, for introspection). */
   plugins(): readonly LoadedPlugin[];
+  /** The daemon's logger (its level), naming this plugin. */
+  log: Logger;
 }
 
 export interface LoadedPlugin {

@@ -15,7 +15,6 @@ import { GcScheduler } from "../../core/gc/scheduler.js";
 import type { MetadataDB } from "../../core/metadata/db.js";
 import { parseDuration } from "../../pkg/duration/duration.js";
 import { invalidArgument, messageOf } from "../../pkg/errdefs/errdefs.js";
-import { createLogger } from "../../pkg/log/log.js";
 import type { PluginRegistration } from "../../pkg/plugin/types.js";
 import { CONTENT_PLUGIN_TYPE } from "../content/local/plugin.js";
 import { EVENT_PLUGIN_TYPE } from "../events/plugin.js";
@@ -67,7 +66,7 @@ export const gcPlugin: PluginRegistration<GcConfig> = {
       }
     };
     const events = ctx.get<Exchange>(EVENT_PLUGIN_TYPE);
-    const log = createLogger("info", "berthd").child({ plugin: `${GC_PLUGIN_TYPE}.scheduler` });
+    const { log } = ctx;
     const collector = new GarbageCollector(ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE), {
       // The collector sweeps metadata alone when the local store is disabled.
       local: ctx.getAll<LocalContentStore>(CONTENT_PLUGIN_TYPE).get("content"),

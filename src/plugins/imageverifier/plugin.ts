@@ -5,7 +5,6 @@
 import { BinDirVerifier } from "../../core/imageverifier/bindir.js";
 import { parseDuration } from "../../pkg/duration/duration.js";
 import { invalidArgument, messageOf } from "../../pkg/errdefs/errdefs.js";
-import { createLogger } from "../../pkg/log/log.js";
 import type { PluginRegistration } from "../../pkg/plugin/types.js";
 
 export const IMAGE_VERIFIER_PLUGIN_TYPE = "io.containerd.image-verifier.v1";
@@ -41,7 +40,7 @@ export const binDirVerifierPlugin: PluginRegistration<BinDirPluginConfig> = {
     } catch (err) {
       throw invalidArgument(`plugins."${URI}".per_verifier_timeout: ${messageOf(err)}`);
     }
-    const log = createLogger("info", "berthd").child({ plugin: URI });
+    const { log } = ctx;
     return new BinDirVerifier(
       { binDir: c.bin_dir, maxVerifiers: c.max_verifiers, perVerifierTimeoutMs: timeoutMs },
       log,

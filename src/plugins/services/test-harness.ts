@@ -8,6 +8,7 @@ import { create, type DescService, type MessageInitShape } from "@bufbuild/proto
 import { type Envelope, Exchange } from "../../core/events/exchange.js";
 import { MetadataDB } from "../../core/metadata/db.js";
 import { GrpcRouter } from "../../pkg/grpc/server.js";
+import { createLogger } from "../../pkg/log/log.js";
 import type { InitContext, PluginRegistration } from "../../pkg/plugin/types.js";
 import type { CallContext } from "../../pkg/rpc/handlers.js";
 import type { GrpcService } from "../../server/grpc/service.js";
@@ -37,6 +38,7 @@ export async function startHarness(plugin: PluginRegistration): Promise<Harness>
     config: undefined,
     get: <T>(type: string) => builtin[type] as T,
     getAll: <T>(type: string) => (others.get(type) ?? new Map()) as Map<string, T>,
+    log: createLogger("warn", "berthd-test"),
   } as unknown as InitContext<unknown>;
   const router = new GrpcRouter();
   ((await plugin.init(ctx)) as GrpcService).register(router);

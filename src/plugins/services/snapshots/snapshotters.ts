@@ -12,7 +12,6 @@ import type { Exchange } from "../../../core/events/exchange.js";
 import type { MetadataDB } from "../../../core/metadata/db.js";
 import { MetadataSnapshotter, type SnapshotChange } from "../../../core/metadata/snapshots.js";
 import type { Snapshotter } from "../../../core/snapshots/snapshotter.js";
-import { createLogger } from "../../../pkg/log/log.js";
 import type { PluginRegistration } from "../../../pkg/plugin/types.js";
 import { EVENT_PLUGIN_TYPE } from "../../events/plugin.js";
 import { METADATA_PLUGIN_TYPE } from "../../metadata/plugin.js";
@@ -58,9 +57,7 @@ export const snapshotsServicePlugin: PluginRegistration = {
   init: (ctx): MetadataSnapshotters => {
     const db = ctx.get<MetadataDB>(METADATA_PLUGIN_TYPE);
     const events = ctx.get<Exchange>(EVENT_PLUGIN_TYPE);
-    const log = createLogger("info", "berthd").child({
-      plugin: `${SERVICE_PLUGIN_TYPE}.${SNAPSHOTS_SERVICE_ID}`,
-    });
+    const { log } = ctx;
     const out = new Map<string, MetadataSnapshotter>();
     for (const [name, backend] of ctx.getAll<Snapshotter>(SNAPSHOT_PLUGIN_TYPE)) {
       out.set(

@@ -100,6 +100,7 @@ export const localTransferPlugin: PluginRegistration<TransferConfig> = {
         warnings: ctx.get<Warnings>(WARNING_PLUGIN_TYPE),
         verifiers: imageVerifiers(ctx.plugins()),
         stallTimeoutMs,
+        logger: ctx.log,
         maxConcurrentDownloads,
         maxConcurrentUploads,
       }),
