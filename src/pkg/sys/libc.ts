@@ -38,6 +38,11 @@ export function libcFunction(prototype: string, fallback?: () => CFunction): () 
   };
 }
 
+/** koffi itself, for modules that lay out C memory (structs, buffers with pointers in them). */
+export function ffi(): Koffi {
+  return load().koffi;
+}
+
 /** Declares a function of the C library (used by fallbacks that go through syscall(2)). */
 export function declare(prototype: string): CFunction {
   return load().libc.func(prototype);
