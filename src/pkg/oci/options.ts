@@ -137,12 +137,16 @@ export const withMounts =
     spec.mounts = [...(spec.mounts ?? []), ...mounts];
   };
 
-/** Removes the mounts whose (cleaned) destination is one of `destinations`. */
+/**
+ * Removes the mounts at any of `destinations`, compared cleaned on both sides (containerd
+ * cleans only the spec's side, so its "/dev/shm/" does not replace the default /dev/shm).
+ */
 export const withoutMounts =
   (...destinations: string[]): SpecOpt =>
   (spec) => {
     if (!spec.mounts) return;
-    spec.mounts = spec.mounts.filter((m) => !destinations.includes(cleanPath(m.destination)));
+    const gone = new Set(destinations.map(cleanPath));
+    spec.mounts = spec.mounts.filter((m) => !gone.has(cleanPath(m.destination)));
   };
 
 /** Leaves the namespace of `type` out of the spec: the container shares the host's. */
