@@ -23,7 +23,7 @@ export interface GroupEntry {
 /** runc's limit: ids above MaxInt32 are refused. */
 const MAX_ID = 2 ** 31 - 1;
 
-// A number field of passwd/group: unparsable is 0 (as libc-less parsers in Go do), and the
+// A number field of passwd/group: unparsable reads as 0 (as containerd's parser does), and the
 // value is taken as a uint32 as containerd converts it.
 const idField = (text: string | undefined) => (/^[+-]?\d+$/.test(text ?? "") ? Number(text) >>> 0 : 0);
 
