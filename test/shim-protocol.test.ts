@@ -89,6 +89,21 @@ describe("containerd-shim-berth-v2 protocol", () => {
     assert.notEqual(other, first);
   });
 
+  test("concurrent starts in one group end with one shim", async () => {
+    const ids = ["p1", "p2", "p3", "p4"];
+    const addresses = await Promise.all(
+      ids.map((id) => startShim(id, bundle(id, { "io.containerd.runc.v2.group": "racers" }))),
+    );
+    assert.equal(new Set(addresses).size, 1, addresses.join(" "));
+    assert.equal(processesWith(addresses[0]!.slice("unix://".length)).length, 1);
+    const { conn, task } = await connect(addresses[0]!);
+    try {
+      assert.ok((await task.connect({ id: "p1" })).shimPid > 0);
+    } finally {
+      conn.close();
+    }
+  });
+
   test("Connect answers the shim's pid; other methods answer Unimplemented, naming the shim", async () => {
     const address = await startShim("conn", bundle("conn"));
     const [pid] = processesWith(address.slice("unix://".length));
@@ -159,6 +174,24 @@ describe("containerd-shim-berth-v2 protocol", () => {
     const at = timestampMs(res.exitedAt);
     assert.ok(at >= before - 1000 && at <= Date.now() + 1000, `exited_at ${at} is now`);
     assert.ok(!existsSync(socket), "the dead shim's socket is removed");
+  });
+
+  test("start after a shim was killed hard launches a new one on the stale socket's address", async () => {
+    const path = bundle("phoenix");
+    const address = await startShim("phoenix", path);
+    const socket = address.slice("unix://".length);
+    const [old] = processesWith(socket);
+    killAll([old!]);
+    await awaitGone(socket);
+    assert.equal(await startShim("phoenix", path), address);
+    const [fresh] = processesWith(socket);
+    assert.ok(fresh !== undefined && fresh !== old);
+    const { conn, task } = await connect(address);
+    try {
+      assert.equal((await task.connect({ id: "phoenix" })).shimPid, fresh);
+    } finally {
+      conn.close();
+    }
   });
 
   test("delete of a bundle with nothing to clean answers pid 0", async () => {

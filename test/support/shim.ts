@@ -30,14 +30,14 @@ export function runShim(args: readonly string[], cwd: string, stdin?: Uint8Array
   });
 }
 
-/** Pids of the processes whose command line contains `needle` (a socket path, a unique address). */
+/** Pids of the shim processes whose command line contains `needle` (a socket path, a unique address). */
 export function processesWith(needle: string): number[] {
   const pids: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${name}/cmdline`, "utf8");
-      if (cmdline.includes(needle)) pids.push(Number(name));
+      if (cmdline.includes("containerd-shim-berth-v2") && cmdline.includes(needle)) pids.push(Number(name));
     } catch {
       // The process exited while we looked.
     }
@@ -56,7 +56,7 @@ export function killAll(pids: readonly number[], signal: NodeJS.Signals = "SIGKI
 }
 
 /**
- * Stops every process with `needle` on its command line: SIGTERM (a shim then removes its
+ * Stops every shim process with `needle` on its command line: SIGTERM (a shim then removes its
  * socket), SIGKILL for any still there after timeoutMs.
  */
 export async function stopAll(needle: string, timeoutMs = 3_000): Promise<void> {
@@ -69,7 +69,7 @@ export async function stopAll(needle: string, timeoutMs = 3_000): Promise<void> 
   }
 }
 
-/** Resolves once no process has `needle` on its command line, or rejects after timeoutMs. */
+/** Resolves once no shim process has `needle` on its command line, or rejects after timeoutMs. */
 export async function awaitGone(needle: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (processesWith(needle).length > 0) {
