@@ -5,6 +5,7 @@ export { hasErrno, SysError } from "./libc.js";
 export * from "./mknod.js";
 export * from "./mount.js";
 export * from "./pipe.js";
+export * from "./pipe-fds.js";
 export * from "./time.js";
 export * from "./winsize.js";
 export * from "./xattr.js";
