@@ -56,6 +56,9 @@ after(() => {
 
 test("child_process keeps the exits of its own children: code 3, SIGKILL, output; none reaped by us", async () => {
   const r = await runProbe("node-child");
+  assert.equal(r.sawZombie, true);
+  assert.deepEqual(r.passOverZombie, [], "a pass while libuv has yet to reap its child leaves it");
+  assert.equal(r.zombieCode, 3);
   assert.equal(r.three.code, 3);
   assert.equal(r.killed.code, null);
   assert.equal(r.killed.signal, "SIGKILL");

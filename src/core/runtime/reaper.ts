@@ -15,7 +15,8 @@ import { canceled, failedPrecondition } from "../../pkg/errdefs/errdefs.js";
 import {
   type ChildExit,
   childPids,
-  hasErrno,
+  ECHILD,
+  SysError,
   setChildSubreaper,
   WNOHANG,
   waitid,
@@ -141,7 +142,7 @@ export class Reaper {
       try {
         exit = waitid(pid, WNOHANG);
       } catch (err) {
-        if (hasErrno(err, "ECHILD")) continue; // gone since the list was read
+        if (err instanceof SysError && err.errno === ECHILD) continue; // gone since the list was read
         throw err;
       }
       if (exit) exits.push({ ...exit, exitedAt });

@@ -21,6 +21,8 @@ const CLD_KILLED = 2;
 const CLD_DUMPED = 3;
 
 const EINTR = 4;
+/** errno of waitid for a pid that is not a waitable child (libuv has no name for it: test errno). */
+export const ECHILD = 10;
 const SYS_pidfd_open = 434;
 const PIDFD_NONBLOCK = 0o4000;
 
@@ -60,8 +62,8 @@ export interface ChildExit {
 
 /**
  * waitid(2) for one child, by pid or by pidfd ({ pidfd }), for exits only. With WNOHANG (the way
- * to call it from the event loop) returns undefined while the child runs. Throws SysError ECHILD
- * for a pid that is not (or no longer) a waitable child of this process.
+ * to call it from the event loop) returns undefined while the child runs. Throws SysError with
+ * errno ECHILD for a pid that is not (or no longer) a waitable child of this process.
  */
 export function waitid(target: number | { pidfd: number }, options: number): ChildExit | undefined {
   const [idtype, id, what] =
