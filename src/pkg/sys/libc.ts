@@ -79,9 +79,15 @@ export class SysError extends Error {
   }
 }
 
+/** Linux errnos libuv has no name for (it answers "Unknown system error"). */
+const UNNAMED_BY_LIBUV: Record<number, string> = { 10: "ECHILD" };
+
 function errnoName(errno: number): string {
+  const named = UNNAMED_BY_LIBUV[errno];
+  if (named !== undefined) return named;
   try {
-    return getSystemErrorName(-errno);
+    const name = getSystemErrorName(-errno);
+    return name.startsWith("Unknown") ? `errno ${errno}` : name;
   } catch {
     return `errno ${errno}`;
   }

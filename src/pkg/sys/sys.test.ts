@@ -115,3 +115,9 @@ test("importing the syscall modules does not load koffi; the first call does", (
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
   assert.deepEqual(JSON.parse(out), [false, false, true]);
 });
+
+test("SysError names errnos libuv has no name for (ECHILD), and a number for unknown ones", () => {
+  assert.equal(new SysError("waitid", 10).code, "ECHILD");
+  assert.equal(new SysError("open", 2, "/x").code, "ENOENT");
+  assert.equal(new SysError("x", 200).code, "errno 200");
+});
