@@ -3,11 +3,12 @@
 // Usage: reaper-probe <scenario> [workdir cgroup-parent]
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Exit, Reaper } from "../../src/core/runtime/reaper.js";
 import { OciRuntime, readPidFile } from "../../src/core/runtime/runc/index.js";
 import { childPids, isChildSubreaper } from "../../src/pkg/sys/index.js";
+import { busyboxRootfs, writeBundle } from "./bundle.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -142,31 +143,13 @@ const scenarios: Record<string, (reaper: Reaper, seen: Exit[]) => Promise<object
   // command still completes (child_process got its exit).
   async runc(reaper, seen) {
     const [workdir, cgroupParent] = process.argv.slice(3) as [string, string];
-    const rootfs = join(workdir, "rootfs");
-    for (const d of ["bin", "proc", "dev", "sys", "tmp"]) mkdirSync(join(rootfs, d), { recursive: true });
-    copyFileSync("/bin/busybox", join(rootfs, "bin/busybox"));
-    for (const applet of ["sh", "sleep"]) symlinkSync("busybox", join(rootfs, "bin", applet));
+    const rootfs = busyboxRootfs(join(workdir, "rootfs"), ["sh", "sleep"]);
     const id = "reaper-init7";
-    const bundle = join(workdir, id);
-    mkdirSync(bundle);
-    writeFileSync(
-      join(bundle, "config.json"),
-      JSON.stringify({
-        ociVersion: "1.0.2",
-        process: {
-          user: { uid: 0, gid: 0 },
-          args: ["sh", "-c", 'trap "exit 7" TERM; while :; do sleep 0.05; done'],
-          env: ["PATH=/bin"],
-          cwd: "/",
-        },
-        root: { path: rootfs, readonly: true },
-        mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
-        linux: {
-          namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
-          cgroupsPath: `/${cgroupParent}/${id}`,
-        },
-      }),
-    );
+    const bundle = writeBundle(join(workdir, id), id, {
+      rootfs,
+      args: ["sh", "-c", 'trap "exit 7" TERM; while :; do sleep 0.05; done'],
+      cgroupParent,
+    });
     const rt = new OciRuntime({ root: join(workdir, "runc-root"), log: join(workdir, "runc-log.json") });
     try {
       const startedAt = new Date();

@@ -5,8 +5,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Writable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { after, describe, test } from "node:test";
+import { collector } from "../../../test/support/bundle.js";
 import { Code, codeOf } from "../errdefs/errdefs.js";
 import {
   binaryLogURI,
@@ -27,18 +28,6 @@ after(() => {
   rmSync(base, { recursive: true, force: true });
   assert.deepEqual(left, [], "FIFO directories left behind");
 });
-
-/** A Writable that keeps what it gets. */
-function collector(): Writable & { text(): string } {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk);
-      cb();
-    },
-  });
-  return Object.assign(w, { text: () => Buffer.concat(chunks).toString("utf8") });
-}
 
 /** Runs sh -c script with the runtime's fds, as runc would hand them to the container. */
 function runShell(io: PipeIO, script: string, env: NodeJS.ProcessEnv = {}): ChildProcess {

@@ -1,94 +1,32 @@
 // Container IO with real runc containers (busybox rootfs, private --root and cgroup parent): FIFOs
 // with a late client, stdin and CloseIO, a client detaching, a terminal through the console socket.
 import assert from "node:assert/strict";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Writable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { after, describe, test } from "node:test";
+import { busyboxRootfs, collector, removeCgroupParent, writeBundle } from "../../../test/support/bundle.js";
 import { ConsoleSocket, OciRuntime } from "../../core/runtime/runc/index.js";
 import { ClientIO, ConsoleIO, createFifoSet, fileLogURI, PipeIO, removeFifoSet } from "./index.js";
 
 const base = mkdtempSync(join(tmpdir(), "berth-cio-runc-"));
 const fifoRoot = join(base, "fifo");
 const cgroupParent = `berth-cio-test-${process.pid}`;
-const cgroupRoot = "/sys/fs/cgroup";
 const rt = new OciRuntime({ root: join(base, "runc-root"), log: join(base, "runc-log.json") });
 
-const rootfs = join(base, "rootfs");
-for (const d of ["bin", "proc", "dev", "sys", "tmp"]) mkdirSync(join(rootfs, d), { recursive: true });
-copyFileSync("/bin/busybox", join(rootfs, "bin/busybox"));
-for (const applet of ["sh", "echo", "cat", "sleep", "stty"])
-  symlinkSync("busybox", join(rootfs, "bin", applet));
+const rootfs = busyboxRootfs(join(base, "rootfs"), ["sh", "echo", "cat", "sleep", "stty"]);
 
-function bundle(id: string, args: string[], terminal = false): string {
-  const dir = join(base, "bundles", id);
-  mkdirSync(dir, { recursive: true });
-  const config = {
-    ociVersion: "1.0.2",
-    process: {
-      terminal,
-      user: { uid: 0, gid: 0 },
-      args,
-      env: ["PATH=/bin"],
-      cwd: "/",
-      noNewPrivileges: true,
-    },
-    root: { path: rootfs, readonly: true },
-    mounts: [
-      { destination: "/proc", type: "proc", source: "proc" },
-      { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755", "size=65536k"] },
-      {
-        destination: "/dev/pts",
-        type: "devpts",
-        source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
-      },
-    ],
-    linux: {
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network" }],
-      cgroupsPath: `/${cgroupParent}/${id}`,
-    },
-  };
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
-  return dir;
-}
+const bundle = (id: string, args: string[], terminal = false) =>
+  writeBundle(join(base, "bundles", id), id, { rootfs, args, terminal, cgroupParent });
 
 after(async () => {
   for (const c of await rt.list().catch(() => [])) await rt.delete(c.id, { force: true }).catch(() => {});
-  for (const controller of readdirSync(cgroupRoot)) {
-    const dir = join(cgroupRoot, controller, cgroupParent);
-    if (!existsSync(dir)) continue;
-    for (const e of readdirSync(dir, { withFileTypes: true }))
-      if (e.isDirectory()) rmdirSync(join(dir, e.name));
-    rmdirSync(dir);
-  }
+  removeCgroupParent(cgroupParent);
   const fifosLeft = existsSync(fifoRoot) ? readdirSync(fifoRoot) : [];
   rmSync(base, { recursive: true, force: true });
   assert.deepEqual(fifosLeft, [], "FIFO directories left behind");
 });
-
-function collector(): Writable & { text(): string } {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk);
-      cb();
-    },
-  });
-  return Object.assign(w, { text: () => Buffer.concat(chunks).toString("utf8") });
-}
 
 async function until(
   what: string,

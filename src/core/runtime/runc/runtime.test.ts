@@ -3,16 +3,12 @@
 import assert from "node:assert/strict";
 import {
   closeSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
-  rmdirSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -20,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { ReadStream } from "node:tty";
+import { busyboxRootfs, removeCgroupParent, writeBundle } from "../../../../test/support/bundle.js";
 import { Code } from "../../../pkg/errdefs/errdefs.js";
 import { getWinsize, setWinsize } from "../../../pkg/sys/index.js";
 import { declare } from "../../../pkg/sys/libc.js";
@@ -55,53 +52,26 @@ async function waitExit(pid: number, timeoutMs = 10_000): Promise<number> {
 }
 
 // One read-only busybox rootfs shared by every bundle.
-const rootfs = join(base, "rootfs");
-for (const d of ["bin", "proc", "dev", "sys", "tmp", "etc"]) mkdirSync(join(rootfs, d), { recursive: true });
-copyFileSync("/bin/busybox", join(rootfs, "bin/busybox"));
-for (const applet of ["sh", "echo", "cat", "sleep", "true", "stty", "id", "ls"]) {
-  symlinkSync("busybox", join(rootfs, "bin", applet));
-}
+const rootfs = busyboxRootfs(join(base, "rootfs"), [
+  "sh",
+  "echo",
+  "cat",
+  "sleep",
+  "true",
+  "stty",
+  "id",
+  "ls",
+]);
 
-function bundle(id: string, args: string[], terminal = false): string {
-  const dir = join(base, "bundles", id);
-  mkdirSync(dir, { recursive: true });
-  const config = {
-    ociVersion: "1.0.2",
-    process: {
-      terminal,
-      user: { uid: 0, gid: 0 },
-      args,
-      env: ["PATH=/bin", "TERM=xterm"],
-      cwd: "/",
-      noNewPrivileges: true,
-    },
-    root: { path: rootfs, readonly: true },
+const bundle = (id: string, args: string[], terminal = false) =>
+  writeBundle(join(base, "bundles", id), id, {
+    rootfs,
+    args,
+    terminal,
+    env: ["PATH=/bin", "TERM=xterm"],
     hostname: "berth",
-    mounts: [
-      { destination: "/proc", type: "proc", source: "proc" },
-      {
-        destination: "/dev",
-        type: "tmpfs",
-        source: "tmpfs",
-        options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
-      },
-      {
-        destination: "/dev/pts",
-        type: "devpts",
-        source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
-      },
-      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-      { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"] },
-    ],
-    linux: {
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network" }],
-      cgroupsPath: `/${cgroupParent}/${id}`,
-    },
-  };
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
-  return dir;
-}
+    cgroupParent,
+  });
 
 /** A file the container writes its output into, and a way to read it. */
 function outputFile(name: string): { fd: number; read(): string } {
@@ -153,17 +123,7 @@ after(async () => {
   for (const rt of runtimes) {
     for (const c of await rt.list().catch(() => [])) await rt.delete(c.id, { force: true }).catch(() => {});
   }
-  const cgroupLeft: string[] = [];
-  for (const controller of readdirSync(cgroupRoot)) {
-    const dir = join(cgroupRoot, controller, cgroupParent);
-    if (!existsSync(dir)) continue;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (!e.isDirectory()) continue;
-      cgroupLeft.push(join(dir, e.name));
-      rmdirSync(join(dir, e.name));
-    }
-    rmdirSync(dir);
-  }
+  const cgroupLeft = removeCgroupParent(cgroupParent);
   const mountsLeft = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .filter((l) => l.includes(base));
