@@ -3,16 +3,16 @@
 // usual parentage; the probe reports what it saw as JSON.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { promisify } from "node:util";
+import { removeCgroupParent } from "../../../test/support/bundle.js";
 
 const probe = new URL("../../../test/support/reaper-probe.js", import.meta.url).pathname;
 const base = mkdtempSync(join(tmpdir(), "berth-reaper-test-"));
 const cgroupParent = `berth-reaper-test-${process.pid}`;
-const cgroupRoot = "/sys/fs/cgroup";
 
 interface Brief {
   pid: number;
@@ -35,17 +35,7 @@ async function runProbe(scenario: string, ...args: string[]): Promise<any> {
 
 after(() => {
   // runc removes a container's cgroup on delete; the parent made for it is ours to remove.
-  const left: string[] = [];
-  for (const controller of readdirSync(cgroupRoot)) {
-    const dir = join(cgroupRoot, controller, cgroupParent);
-    if (!existsSync(dir)) continue;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (!e.isDirectory()) continue;
-      left.push(join(dir, e.name));
-      rmdirSync(join(dir, e.name));
-    }
-    rmdirSync(dir);
-  }
+  const left = removeCgroupParent(cgroupParent);
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .filter((l) => l.includes(base));
