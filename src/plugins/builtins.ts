@@ -6,6 +6,7 @@ import { exchangePlugin } from "./events/plugin.js";
 import { gcPlugin } from "./gc/plugin.js";
 import { binDirVerifierPlugin } from "./imageverifier/plugin.js";
 import { metadataPlugin } from "./metadata/plugin.js";
+import { taskManagerPlugin } from "./runtime/v2/plugin.js";
 import { containersService } from "./services/containers/service.js";
 import { contentService } from "./services/content/service.js";
 import { diffGrpcService, diffServicePlugin } from "./services/diff/service.js";
@@ -20,6 +21,7 @@ import { snapshotsService } from "./services/snapshots/service.js";
 import { snapshotsServicePlugin } from "./services/snapshots/snapshotters.js";
 import { streamManagerPlugin } from "./services/streaming/manager.js";
 import { streamingService } from "./services/streaming/service.js";
+import { tasksService } from "./services/tasks/service.js";
 import { localTransferPlugin } from "./services/transfer/local.js";
 import { transferService } from "./services/transfer/service.js";
 import { versionService } from "./services/version/service.js";
@@ -43,6 +45,8 @@ export const builtinPlugins: readonly PluginRegistration[] = [
   ttrpcEventsService,
   imagesService,
   containersService,
+  taskManagerPlugin,
+  tasksService,
   leasesService,
   snapshotsService,
   walkingDiffPlugin,

@@ -57,6 +57,7 @@ export class BerthServer {
         state: config.state,
         disabled: config.disabled_plugins,
         required: config.required_plugins,
+        properties: { grpcAddress: config.grpc.address, ttrpcAddress: config.ttrpc.address },
         configOf: opts.pluginConfig,
         log,
         onEvent: ({ uri, outcome, error, ms }) => {

@@ -5,7 +5,13 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError, Code, failedPrecondition, notFound } from "../errdefs/errdefs.js";
 import { createLogger, type Logger } from "../log/log.js";
-import { type InitContext, type LoadedPlugin, type PluginRegistration, PluginSkipError } from "./types.js";
+import {
+  type DaemonProperties,
+  type InitContext,
+  type LoadedPlugin,
+  type PluginRegistration,
+  PluginSkipError,
+} from "./types.js";
 
 export type { LoadedPlugin };
 
@@ -16,6 +22,8 @@ export interface LoadOptions {
   state: string;
   disabled?: readonly string[];
   required?: readonly string[];
+  /** The daemon's addresses (empty where plugins are loaded outside a daemon). */
+  properties?: DaemonProperties;
   /** Effective configuration of a plugin (its defaults merged with the config file). */
   configOf: (registration: PluginRegistration) => unknown;
   /** The daemon's logger, given to each plugin (default: info level on stderr). */
@@ -117,6 +125,7 @@ export async function loadPlugins(
         getAll: (type) => set.instances(type),
         plugins: () => set.all(),
         log: log.child({ plugin: uri }),
+        properties: opts.properties ?? { grpcAddress: "", ttrpcAddress: "" },
       };
       loaded.instance = await registration.init(ctx);
       opts.onEvent?.({ uri, outcome: "loaded", ms: performance.now() - started });

@@ -36,6 +36,13 @@ export interface InitContext<C> {
   plugins(): readonly LoadedPlugin[];
   /** The daemon's logger (its level), naming this plugin. */
   log: Logger;
+  /** The daemon's own addresses, for plugins that hand them to other processes (shims). */
+  properties: DaemonProperties;
+}
+
+export interface DaemonProperties {
+  grpcAddress: string;
+  ttrpcAddress: string;
 }
 
 export interface LoadedPlugin {

@@ -1,0 +1,64 @@
+// containerd's ctr running containers through berthd with Debian's containerd-shim-runc-v2:
+// the Tasks service, berthd's runtime manager and shim events forwarded to /tasks/*.
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "../support/daemon.js";
+import { buildImage, busyboxLayers, writeOciArchive } from "../support/images.js";
+
+const exec = promisify(execFile);
+const NS = "runshim";
+const IMAGE = "docker.io/library/bb:run";
+
+/** Processes whose command line mentions `needle` (runc shims name their bundle's id). */
+function processesWith(needle: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirPids()) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (cmd.includes("containerd-shim-runc-v2") && cmd.includes(needle)) pids.push(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+function readdirPids(): number[] {
+  return readdirSync("/proc")
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number);
+}
+
+describe("ctr run against berthd through containerd-shim-runc-v2", () => {
+  let d: Daemon;
+  const ctr = async (...args: string[]) =>
+    (await exec("ctr", ["--address", d.address, "-n", NS, ...args], { timeout: 60_000 })).stdout;
+
+  before(async () => {
+    d = await startBerthd({ config: GC_ON_DEMAND_CONFIG });
+    const image = await buildImage({
+      compression: "gzip",
+      layers: [
+        ...busyboxLayers(),
+        ["echo", "sleep", "true"].map((name) => ({ name: `bin/${name}`, type: "symlink" as const, linkname: "busybox" })),
+      ],
+    });
+    await writeOciArchive(join(d.dir, "bb.tar"), image, { name: IMAGE });
+    await ctr("images", "import", join(d.dir, "bb.tar"));
+  });
+  after(async () => {
+    await d.stop();
+    d.cleanup();
+  });
+
+  test("ctr run --rm prints the command's output and leaves nothing behind", async () => {
+    assert.equal(await ctr("run", "--rm", IMAGE, "t1", "/bin/busybox", "echo", "hi"), "hi\n");
+    assert.equal(await ctr("containers", "ls", "-q"), "");
+    assert.equal(await ctr("tasks", "ls", "-q"), "");
+    assert.equal(existsSync(join(d.state, "io.containerd.runtime.v2.task", NS, "t1")), false);
+  });
+});
