@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "../support/daemon.js";
-import { buildImage, busyboxLayers, writeOciArchive } from "../support/images.js";
+import { buildImage, writeOciArchive } from "../support/images.js";
 
 const exec = promisify(execFile);
 const NS = "runshim";
@@ -43,8 +43,18 @@ describe("ctr run against berthd through containerd-shim-runc-v2", () => {
     const image = await buildImage({
       compression: "gzip",
       layers: [
-        ...busyboxLayers(),
-        ["echo", "sleep", "true"].map((name) => ({ name: `bin/${name}`, type: "symlink" as const, linkname: "busybox" })),
+        [
+          { name: "bin/", type: "directory" },
+          { name: "bin/busybox", data: readFileSync("/bin/busybox"), mode: 0o755 },
+          ...["sh", "echo", "sleep", "true"].map((name) => ({
+            name: `bin/${name}`,
+            type: "symlink" as const,
+            linkname: "busybox",
+          })),
+          { name: "etc/", type: "directory" },
+          { name: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\n" },
+          { name: "etc/group", data: "root:x:0:\n" },
+        ],
       ],
     });
     await writeOciArchive(join(d.dir, "bb.tar"), image, { name: IMAGE });
@@ -56,7 +66,7 @@ describe("ctr run against berthd through containerd-shim-runc-v2", () => {
   });
 
   test("ctr run --rm prints the command's output and leaves nothing behind", async () => {
-    assert.equal(await ctr("run", "--rm", IMAGE, "t1", "/bin/busybox", "echo", "hi"), "hi\n");
+    assert.equal(await ctr("run", "--rm", IMAGE, "t1", "echo", "hi"), "hi\n");
     assert.equal(await ctr("containers", "ls", "-q"), "");
     assert.equal(await ctr("tasks", "ls", "-q"), "");
     assert.equal(existsSync(join(d.state, "io.containerd.runtime.v2.task", NS, "t1")), false);
