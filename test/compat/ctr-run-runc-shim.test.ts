@@ -18,7 +18,7 @@ function processesWith(needle: string): number[] {
   const pids: number[] = [];
   for (const pid of readdirPids()) {
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
       if (cmd.includes("containerd-shim-runc-v2") && cmd.includes(needle)) pids.push(pid);
     } catch {
       // Gone meanwhile.
@@ -61,6 +61,8 @@ describe("ctr run against berthd through containerd-shim-runc-v2", () => {
     await ctr("images", "import", join(d.dir, "bb.tar"));
   });
   after(async () => {
+    // A failed test may leave its task running: take it down so the directories can go.
+    await ctr("tasks", "rm", "-f", "t2").catch(() => {});
     await d.stop();
     d.cleanup();
   });
@@ -70,5 +72,41 @@ describe("ctr run against berthd through containerd-shim-runc-v2", () => {
     assert.equal(await ctr("containers", "ls", "-q"), "");
     assert.equal(await ctr("tasks", "ls", "-q"), "");
     assert.equal(existsSync(join(d.state, "io.containerd.runtime.v2.task", NS, "t1")), false);
+  });
+
+  test("ctr run -d, tasks ls/kill/rm and c rm leave no shim, mount or runc state; /tasks events", async () => {
+    const events = spawn("ctr", ["--address", d.address, "events"], { stdio: ["ignore", "pipe", "ignore"] });
+    let seen = "";
+    events.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      seen += chunk;
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await ctr("run", "-d", IMAGE, "t2", "sleep", "30");
+      assert.match(await ctr("tasks", "ls"), /^t2\s+\d+\s+RUNNING\s*$/m);
+      assert.equal(processesWith(`-id t2 -address ${d.address}`).length, 1);
+      await ctr("tasks", "kill", "-s", "SIGKILL", "t2");
+      const deadline = Date.now() + 10_000;
+      while (!/^t2\s+\d+\s+STOPPED\s*$/m.test(await ctr("tasks", "ls"))) {
+        assert.ok(Date.now() < deadline, "task did not stop");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await ctr("tasks", "rm", "t2");
+      await ctr("containers", "rm", "t2");
+      assert.equal(await ctr("tasks", "ls", "-q"), "");
+      assert.deepEqual(processesWith(`-id t2 -address ${d.address}`), []);
+      const bundle = join(d.state, "io.containerd.runtime.v2.task", NS, "t2");
+      assert.equal(existsSync(bundle), false);
+      assert.doesNotMatch(readFileSync("/proc/self/mountinfo", "utf8"), new RegExp(bundle));
+      assert.equal(existsSync(join("/run/containerd/runc", NS, "t2")), false);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.match(seen, new RegExp(`${NS}\\s+/tasks/start\\s+\\{[^\\n]*"container_id":"t2"`));
+      assert.match(
+        seen,
+        new RegExp(`${NS}\\s+/tasks/exit\\s+\\{[^\\n]*"container_id":"t2"[^\\n]*"exit_status":137`),
+      );
+    } finally {
+      events.kill();
+    }
   });
 });
