@@ -91,8 +91,9 @@ export function busyboxLayers(): Entry[][] {
   const base: Entry[] = [
     { name: "bin/", type: "directory" },
     { name: "bin/busybox", data: busybox, mode: 0o755 },
-    { name: "bin/sh", type: "link", linkname: "bin/busybox" },
-    { name: "bin/ls", type: "link", linkname: "bin/busybox" },
+    // Hardlink headers carry the target's mode, as tar writes them (appliers set it on the inode).
+    { name: "bin/sh", type: "link", linkname: "bin/busybox", mode: 0o755 },
+    { name: "bin/ls", type: "link", linkname: "bin/busybox", mode: 0o755 },
     { name: "bin/su", data: "#!/bin/sh\necho su\n", mode: 0o4755 },
     {
       name: "bin/ping",
