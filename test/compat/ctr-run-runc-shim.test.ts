@@ -84,6 +84,12 @@ describe("ctr run against berthd through containerd-shim-runc-v2", () => {
       await new Promise((r) => setTimeout(r, 300));
       await ctr("run", "-d", IMAGE, "t2", "sleep", "30");
       assert.match(await ctr("tasks", "ls"), /^t2\s+\d+\s+RUNNING\s*$/m);
+      // runc's state is berthd's own, not in containerd's runc root.
+      assert.ok(
+        existsSync(join("/run/berth/runc", NS, "t2", "state.json")),
+        "runc state under /run/berth/runc",
+      );
+      assert.equal(existsSync(join("/run/containerd/runc", NS, "t2")), false);
       assert.equal(processesWith(`-id t2 -address ${d.address}`).length, 1);
       await ctr("tasks", "kill", "-s", "SIGKILL", "t2");
       const deadline = Date.now() + 10_000;
@@ -98,7 +104,7 @@ describe("ctr run against berthd through containerd-shim-runc-v2", () => {
       const bundle = join(d.state, "io.containerd.runtime.v2.task", NS, "t2");
       assert.equal(existsSync(bundle), false);
       assert.doesNotMatch(readFileSync("/proc/self/mountinfo", "utf8"), new RegExp(bundle));
-      assert.equal(existsSync(join("/run/containerd/runc", NS, "t2")), false);
+      assert.equal(existsSync(join("/run/berth/runc", NS, "t2")), false);
       await new Promise((r) => setTimeout(r, 200));
       assert.match(seen, new RegExp(`${NS}\\s+/tasks/start\\s+\\{[^\\n]*"container_id":"t2"`));
       assert.match(

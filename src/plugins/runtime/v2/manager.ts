@@ -21,6 +21,7 @@ import { readPipe } from "../../../pkg/cio/fd-stream.js";
 import { alreadyExists, Code, codeOf, messageOf, notFound } from "../../../pkg/errdefs/errdefs.js";
 import type { Logger } from "../../../pkg/log/log.js";
 import { createTtrpcClient, type TtrpcClient, TtrpcConnection } from "../../../pkg/ttrpc/index.js";
+import { withBerthRuncRoot } from "./runc-root.js";
 
 export interface TaskManagerOptions {
   root: string;
@@ -118,7 +119,8 @@ export class TaskManager {
       const log = this.copyShimLog(openShimLog(bundle), id);
       let conn: TtrpcConnection | undefined;
       try {
-        const options = opts.runtimeOptions ? toBinary(AnySchema, opts.runtimeOptions) : new Uint8Array();
+        const runtimeOptions = withBerthRuncRoot(opts.runtime, opts.runtimeOptions);
+        const options = runtimeOptions ? toBinary(AnySchema, runtimeOptions) : new Uint8Array();
         const address = await startShim(command, options);
         conn = await TtrpcConnection.connect(address);
         const shim = createTtrpcClient(Task, conn);
@@ -131,7 +133,7 @@ export class TaskManager {
           stdin: opts.stdin,
           stdout: opts.stdout,
           stderr: opts.stderr,
-          options: opts.taskOptions ?? opts.runtimeOptions,
+          options: withBerthRuncRoot(opts.runtime, opts.taskOptions ?? opts.runtimeOptions),
         });
         this.tasks.set(k, task);
         void conn.closed.then(() => this.onShimGone(task));
