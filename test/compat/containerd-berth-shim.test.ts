@@ -4,7 +4,7 @@
 // Wait, Kill, Delete, Shutdown) while the shim's events reach containerd. Afterwards no shim,
 // mount, runc state or bundle may be left.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -119,5 +119,46 @@ describe("containerd runs containers through berth's shim", () => {
     await ctr("containers", "rm", "c3");
     assert.ok(!existsSync(`/proc/${pid}`), "the init is gone");
     await assertNothingLeft("c3");
+  });
+
+  test("the shim's task events reach containerd in order", async () => {
+    const events = spawn("ctr", ["--address", containerd.address, "events"], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let out = "";
+    events.stdout.setEncoding("utf8").on("data", (s: string) => {
+      out += s;
+    });
+    const printed = async (what: RegExp) => {
+      const deadline = Date.now() + 15_000;
+      while (!what.test(out)) {
+        if (Date.now() > deadline) throw new Error(`${what} not printed:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      // Subscribed once a namespace made after the start is printed.
+      for (let i = 0; !out.includes("/namespaces/create"); i++) {
+        await exec("ctr", ["--address", containerd.address, "namespaces", "create", `mark${i}`]);
+        await new Promise((r) => setTimeout(r, 50));
+        if (i > 200) throw new Error("ctr events printed nothing");
+      }
+      await assert.rejects(ctr("run", "--rm", ...RUNTIME, IMAGE, "c4", "sh", "-c", "exit 7"));
+      await printed(/\/tasks\/delete .*"container_id":"c4"/);
+      const lines = out.split("\n").filter((l) => l.includes(" /tasks/") && l.includes('"c4"'));
+      assert.deepEqual(
+        lines.map((l) => / (\/tasks\/\S+) /.exec(l)![1]),
+        ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"],
+      );
+      const pid = Number(/"pid":(\d+)/.exec(lines[0]!)![1]);
+      assert.ok(pid > 0);
+      for (const line of lines.slice(1)) assert.ok(line.includes(`"pid":${pid}`), line);
+      assert.match(lines[2]!, /"exit_status":7/);
+      assert.match(lines[3]!, /"exit_status":7/);
+      assert.match(lines[0]!, / shimcompat \/tasks\/create /);
+    } finally {
+      events.kill();
+    }
+    await assertNothingLeft("c4");
   });
 });
