@@ -3,7 +3,7 @@
 // runtime, for `delete` after a crash), the stdio is wired (pipes, or the pty the runtime sends
 // over the console socket), and `runc create` leaves the init waiting to be started. Whatever
 // fails undoes what was done before it.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create, toJsonString } from "@bufbuild/protobuf";
 import { anyIs, anyUnpack } from "@bufbuild/protobuf/wkt";
@@ -33,6 +33,8 @@ export async function createInit(req: CreateTaskRequest, ctx: CreateContext): Pr
   if (!req.id) throw invalidArgument("create: id is required");
   if (!req.bundle) throw invalidArgument("create: bundle is required");
   if (req.checkpoint) throw unimplemented("create: restoring from a checkpoint is not supported");
+  if (!(await isDirectory(req.bundle)))
+    throw invalidArgument(`create: bundle ${req.bundle} is not a directory`);
   const options = runtimeOptions(req);
   await writeFile(
     join(req.bundle, OPTIONS_FILE),
@@ -131,4 +133,12 @@ function runtimeOptions(req: CreateTaskRequest): Options {
     if (options) return options;
   }
   return create(OptionsSchema);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
