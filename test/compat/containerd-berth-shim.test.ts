@@ -98,6 +98,30 @@ describe("containerd runs containers through berth's shim", () => {
     await assertNothingLeft("c2");
   });
 
+  test("ctr run -t: the container's stdio is a terminal, through runc's console socket", async () => {
+    // ctr -t needs a terminal of its own: script(1) gives it one.
+    const command = [
+      "ctr",
+      "--address",
+      containerd.address,
+      "-n",
+      NS,
+      "run",
+      "--rm",
+      "-t",
+      ...RUNTIME,
+      IMAGE,
+      "t1",
+    ];
+    const inner = `${command.join(" ")} sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 5'`;
+    await assert.rejects(exec("script", ["-qec", inner, "/dev/null"], { timeout: 60_000 }), (err) => {
+      assert.equal((err as { code?: number }).code, 5);
+      assert.match(String((err as { stdout?: string }).stdout), /on-a-tty\r+\n/);
+      return true;
+    });
+    await assertNothingLeft("t1");
+  });
+
   test("ctr run -d, tasks kill, tasks rm, c rm", async () => {
     await ctr("run", "-d", ...RUNTIME, IMAGE, "c3", "sleep", "1000");
     const running = (await ctr("tasks", "ls")).stdout;

@@ -35,6 +35,8 @@ export class InitProcess {
   exit: ExitRecord | undefined;
   /** Resolves once the exit counts (see the file comment). */
   readonly exited: Promise<ExitRecord>;
+  /** Settles when a Start in progress is done: an exit during it counts after the start. */
+  private starting: Promise<void> = Promise.resolve();
 
   constructor(
     readonly id: string,
@@ -48,6 +50,7 @@ export class InitProcess {
     reaped: Promise<Exit>,
   ) {
     this.exited = reaped.then(async (exit) => {
+      await this.starting;
       await Promise.race([this.io.wait(), sleep(IO_FLUSH_MS)]);
       this.exit = { status: exit.status, exitedAt: exit.exitedAt };
       if (this.status !== "deleted") this.status = "stopped";
@@ -55,11 +58,24 @@ export class InitProcess {
     });
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts the user's program; onStarted runs once it has, before an exit the program may
+   * already have made is counted (so a TaskStart is published before its TaskExit).
+   */
+  async start(onStarted: () => void): Promise<void> {
     if (this.status !== "created")
       throw failedPrecondition(`container ${this.id} is ${this.status}, not created`);
-    await this.runtime.start(this.id);
-    if (this.status === "created") this.status = "running";
+    let done = () => {};
+    this.starting = new Promise((resolve) => {
+      done = resolve;
+    });
+    try {
+      await this.runtime.start(this.id);
+      if (this.status === "created") this.status = "running";
+      onStarted();
+    } finally {
+      done();
+    }
   }
 
   async kill(signal: number, all: boolean): Promise<void> {

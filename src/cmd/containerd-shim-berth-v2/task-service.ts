@@ -100,8 +100,13 @@ export class TaskService {
       },
       start: async (req) => {
         const task = this.get(req.id, req.execId);
-        await task.start();
-        void events.publish("/tasks/start", create(TaskStartSchema, { containerId: task.id, pid: task.pid }));
+        await task.start(
+          () =>
+            void events.publish(
+              "/tasks/start",
+              create(TaskStartSchema, { containerId: task.id, pid: task.pid }),
+            ),
+        );
         return { pid: task.pid };
       },
       state: (req) => {
