@@ -104,7 +104,7 @@ describe("containerd-shim-berth-v2 protocol", () => {
     }
   });
 
-  test("Connect answers the shim's pid; other methods answer Unimplemented, naming the shim", async () => {
+  test("Connect answers the shim's pid; bad requests get clear errors; undone methods answer Unimplemented, naming the shim", async () => {
     const address = await startShim("conn", bundle("conn"));
     const [pid] = processesWith(address.slice("unix://".length));
     const { conn, task } = await connect(address);
@@ -114,14 +114,23 @@ describe("containerd-shim-berth-v2 protocol", () => {
       assert.equal(res.taskPid, 0);
       assert.match(res.version, /^\d+\.\d+\.\d+/);
       await assert.rejects(task.create({ id: "conn", bundle: "/nonexistent" }), (err) => {
+        assert.equal(codeOf(err), Code.InvalidArgument);
+        assert.match(messageOf(err), /bundle \/nonexistent is not a directory/);
+        return true;
+      });
+      await assert.rejects(task.state({ id: "conn" }), (err) => {
+        assert.equal(codeOf(err), Code.NotFound);
+        assert.match(messageOf(err), /container conn not found/);
+        return true;
+      });
+      await assert.rejects(task.stats({ id: "conn" }), (err) => {
         assert.equal(codeOf(err), Code.Unimplemented);
         assert.match(
           messageOf(err),
-          /containerd-shim-berth-v2: containerd\.task\.v2\.Task\/Create is not implemented/,
+          /containerd-shim-berth-v2: containerd\.task\.v2\.Task\/Stats is not implemented/,
         );
         return true;
       });
-      await assert.rejects(task.state({ id: "conn" }), (err) => codeOf(err) === Code.Unimplemented);
     } finally {
       conn.close();
     }

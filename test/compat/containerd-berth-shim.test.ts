@@ -1,11 +1,11 @@
-// containerd itself (Debian's package, on a private root, state and socket) running a container
+// containerd itself (Debian's package, on a private root, state and socket) running containers
 // with `--runtime io.containerd.berth.v2`: it finds containerd-shim-berth-v2 on its PATH,
-// starts it through the runtime v2 protocol, connects over ttrpc and asks it to create the
-// task. The shim cannot create tasks yet, so the run fails with the shim's own Unimplemented
-// answer; then containerd shuts the shim down and nothing is left running.
+// starts it through the runtime v2 protocol, and drives the task over ttrpc (Create, Start,
+// Wait, Kill, Delete, Shutdown) while the shim's events reach containerd. Afterwards no shim,
+// mount, runc state or bundle may be left.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -15,19 +15,48 @@ import {
   socketAddress,
   socketPath,
 } from "../../src/cmd/containerd-shim-berth-v2/address.js";
+import { DEFAULT_RUNC_ROOT } from "../../src/cmd/containerd-shim-berth-v2/bundle.js";
 import { type Containerd, startContainerd } from "../support/containerd.js";
-import { buildImage, writeOciArchive } from "../support/images.js";
+import { buildImage, type Entry, writeOciArchive } from "../support/images.js";
 import { awaitGone, SHIM, stopAll } from "../support/shim.js";
 
 const exec = promisify(execFile);
 const IMAGE = "docker.io/library/berth-shim-compat:latest";
+const NS = "shimcompat";
+const RUNTIME = ["--runtime", "io.containerd.berth.v2"];
 
-describe("containerd runs berth's shim", () => {
+/** One layer: busybox, and the applets the tests run as symlinks to it on the image's PATH. */
+const LAYER: Entry[] = [
+  { name: "bin/", type: "directory" },
+  { name: "bin/busybox", data: readFileSync("/bin/busybox"), mode: 0o755 },
+  ...["sh", "echo", "sleep"].map((name) => ({
+    name: `bin/${name}`,
+    type: "symlink" as const,
+    linkname: "busybox",
+  })),
+];
+
+describe("containerd runs containers through berth's shim", () => {
   let dir: string;
   let containerd: Containerd;
   const savedPath = process.env["PATH"];
   const ctr = (...args: string[]) =>
-    exec("ctr", ["--address", containerd.address, "-n", "shimcompat", ...args], { timeout: 60_000 });
+    exec("ctr", ["--address", containerd.address, "-n", NS, ...args], { timeout: 60_000 });
+  const bundleOf = (id: string) => join(dir, "containerd", "state", "io.containerd.runtime.v2.task", NS, id);
+
+  /** Nothing of container id is left: shim process and socket, bundle, mounts, runc state. */
+  async function assertNothingLeft(id: string): Promise<void> {
+    await awaitGone(containerd.address);
+    const socket = socketPath(socketAddress(DEFAULT_SOCKET_DIR, containerd.address, NS, id));
+    assert.ok(!existsSync(socket), `${socket} left behind`);
+    const bundle = bundleOf(id);
+    const deadline = Date.now() + 5_000;
+    while (existsSync(bundle) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!existsSync(bundle), `bundle ${bundle} left behind`);
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8");
+    assert.ok(!mounts.includes(bundle), `a mount under ${bundle} left behind`);
+    assert.ok(!existsSync(join(DEFAULT_RUNC_ROOT, NS, id)), "runc state left behind");
+  }
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "berth-shim-compat-"));
@@ -39,7 +68,9 @@ describe("containerd runs berth's shim", () => {
     process.env["PATH"] = `${dirname(process.execPath)}:${bin}:${savedPath}`;
     containerd = await startContainerd(join(dir, "containerd"));
     const archive = join(dir, "image.tar");
-    await writeOciArchive(archive, await buildImage(), { name: IMAGE });
+    await writeOciArchive(archive, await buildImage({ layers: [LAYER] }), {
+      name: IMAGE,
+    });
     await ctr("images", "import", archive);
   });
   after(async () => {
@@ -49,28 +80,109 @@ describe("containerd runs berth's shim", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("ctr run --runtime io.containerd.berth.v2 reaches the shim's Task service", async () => {
-    await assert.rejects(ctr("run", "--runtime", "io.containerd.berth.v2", IMAGE, "c1", "true"), (err) => {
-      const stderr = String((err as { stderr?: string }).stderr);
-      // containerd started the shim, connected to the address it printed, and called Create,
-      // which the shim refused in its own words.
-      assert.match(
-        stderr,
-        /containerd-shim-berth-v2: containerd\.task\.v2\.Task\/Create is not implemented yet/,
-      );
-      assert.match(stderr, /not implemented/);
+  test("ctr run --rm prints the container's output and exits 0", async () => {
+    const { stdout } = await ctr("run", "--rm", ...RUNTIME, IMAGE, "c1", "echo", "hi");
+    assert.equal(stdout, "hi\n");
+    await assertNothingLeft("c1");
+  });
+
+  test("ctr run --rm exits with the container's exit status", async () => {
+    await assert.rejects(
+      ctr("run", "--rm", ...RUNTIME, IMAGE, "c2", "sh", "-c", "echo out; exit 3"),
+      (err) => {
+        assert.equal((err as { code?: number }).code, 3);
+        assert.equal((err as { stdout?: string }).stdout, "out\n");
+        return true;
+      },
+    );
+    await assertNothingLeft("c2");
+  });
+
+  test("ctr run -t: the container's stdio is a terminal, through runc's console socket", async () => {
+    // ctr -t needs a terminal of its own: script(1) gives it one.
+    const command = [
+      "ctr",
+      "--address",
+      containerd.address,
+      "-n",
+      NS,
+      "run",
+      "--rm",
+      "-t",
+      ...RUNTIME,
+      IMAGE,
+      "t1",
+    ];
+    const inner = `${command.join(" ")} sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 5'`;
+    await assert.rejects(exec("script", ["-qec", inner, "/dev/null"], { timeout: 60_000 }), (err) => {
+      assert.equal((err as { code?: number }).code, 5);
+      assert.match(String((err as { stdout?: string }).stdout), /on-a-tty\r+\n/);
       return true;
     });
-    // After the failed create containerd shuts the shim down: no shim process stays, and the
-    // shim's socket is gone.
-    await awaitGone(containerd.address);
-    const socket = socketPath(socketAddress(DEFAULT_SOCKET_DIR, containerd.address, "shimcompat", "c1"));
-    assert.ok(!existsSync(socket), `${socket} left behind`);
-    // When the shim's connection closed, containerd ran the shim's `delete` in the bundle and,
-    // having decoded its DeleteResponse, removed the bundle.
-    const bundle = join(dir, "containerd", "state", "io.containerd.runtime.v2.task", "shimcompat", "c1");
-    const deadline = Date.now() + 5_000;
-    while (existsSync(bundle) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(!existsSync(bundle), "containerd removed the bundle after the shim's delete");
+    await assertNothingLeft("t1");
+  });
+
+  test("ctr run -d, tasks kill, tasks rm, c rm", async () => {
+    await ctr("run", "-d", ...RUNTIME, IMAGE, "c3", "sleep", "1000");
+    const running = (await ctr("tasks", "ls")).stdout;
+    assert.match(running, /^c3\s+\d+\s+RUNNING$/m);
+    const pid = Number(/^c3\s+(\d+)/m.exec(running)![1]);
+    assert.ok(existsSync(`/proc/${pid}`), "the container's init runs on the host");
+
+    // pid 1 of a pid namespace ignores SIGTERM without a handler: SIGKILL it.
+    await ctr("tasks", "kill", "-s", "SIGKILL", "c3");
+    const deadline = Date.now() + 10_000;
+    let listed = "";
+    while (Date.now() < deadline) {
+      listed = (await ctr("tasks", "ls")).stdout;
+      if (/^c3\s+\d+\s+STOPPED$/m.test(listed)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(listed, /^c3\s+\d+\s+STOPPED$/m);
+    await ctr("tasks", "rm", "c3");
+    await ctr("containers", "rm", "c3");
+    assert.ok(!existsSync(`/proc/${pid}`), "the init is gone");
+    await assertNothingLeft("c3");
+  });
+
+  test("the shim's task events reach containerd in order", async () => {
+    const events = spawn("ctr", ["--address", containerd.address, "events"], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let out = "";
+    events.stdout.setEncoding("utf8").on("data", (s: string) => {
+      out += s;
+    });
+    const printed = async (what: RegExp) => {
+      const deadline = Date.now() + 15_000;
+      while (!what.test(out)) {
+        if (Date.now() > deadline) throw new Error(`${what} not printed:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      // Subscribed once a namespace made after the start is printed.
+      for (let i = 0; !out.includes("/namespaces/create"); i++) {
+        await exec("ctr", ["--address", containerd.address, "namespaces", "create", `mark${i}`]);
+        await new Promise((r) => setTimeout(r, 50));
+        if (i > 200) throw new Error("ctr events printed nothing");
+      }
+      await assert.rejects(ctr("run", "--rm", ...RUNTIME, IMAGE, "c4", "sh", "-c", "exit 7"));
+      await printed(/\/tasks\/delete .*"container_id":"c4"/);
+      const lines = out.split("\n").filter((l) => l.includes(" /tasks/") && l.includes('"c4"'));
+      assert.deepEqual(
+        lines.map((l) => / (\/tasks\/\S+) /.exec(l)![1]),
+        ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"],
+      );
+      const pid = Number(/"pid":(\d+)/.exec(lines[0]!)![1]);
+      assert.ok(pid > 0);
+      for (const line of lines.slice(1)) assert.ok(line.includes(`"pid":${pid}`), line);
+      assert.match(lines[2]!, /"exit_status":7/);
+      assert.match(lines[3]!, /"exit_status":7/);
+      assert.match(lines[0]!, / shimcompat \/tasks\/create /);
+    } finally {
+      events.kill();
+    }
+    await assertNothingLeft("c4");
   });
 });

@@ -3,16 +3,20 @@
 import { chmod, mkdir, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Task } from "../../api/runtime/task/v2/shim_pb.js";
+import { Reaper } from "../../core/runtime/reaper.js";
 import { hasErrno } from "../../pkg/sys/libc.js";
 import { TtrpcServer } from "../../pkg/ttrpc/index.js";
 import { isSocketLive } from "../../pkg/unixsocket/listen.js";
 import { DEFAULT_SOCKET_DIR, socketAddress, socketPath } from "./address.js";
+import { EventPublisher } from "./events.js";
 import type { ShimFlags } from "./flags.js";
 import { shimLogger } from "./log.js";
 import { report, takeReadyFd } from "./readiness.js";
 import { TaskService } from "./task-service.js";
 
 export async function serve(flags: ShimFlags): Promise<void> {
+  // First of all: the reaper must see every child this process will have.
+  const reaper = Reaper.start();
   const readyFd = takeReadyFd();
   const logger = shimLogger(2, flags.debug ? "debug" : "info", { namespace: flags.namespace, id: flags.id });
   const path =
@@ -25,12 +29,20 @@ export async function serve(flags: ShimFlags): Promise<void> {
     stopping = true;
     logger.info({ reason }, "shim shutting down");
     await server.close(2_000);
+    events.close();
     await unlink(path).catch((err) => {
       if (!hasErrno(err, "ENOENT")) logger.warn({ err, path }, "removing the shim socket");
     });
     process.exit(0);
   };
-  const tasks = new TaskService(logger, (reason) => void stop(reason));
+  const events = new EventPublisher(process.env["TTRPC_ADDRESS"] ?? "", flags.namespace, logger);
+  const tasks = new TaskService({
+    namespace: flags.namespace,
+    reaper,
+    events,
+    logger,
+    shutdown: (reason) => void stop(reason),
+  });
   server.register(Task, tasks.handlers());
 
   try {

@@ -162,6 +162,8 @@ async function awaitReadiness(child: ChildProcess): Promise<Readiness> {
     pipe.destroy();
   }
   const readiness = parseReadiness(Buffer.concat(chunks).toString("utf8"));
+  // A shim that found its group served exits at once: gone before `start` answers.
+  if (readiness?.state === "in-use") await Promise.race([exited, new Promise((r) => setTimeout(r, 1_000))]);
   if (readiness) return readiness;
   const how = await Promise.race([
     exited,
