@@ -5,5 +5,7 @@
 import { buildImage, writeOciArchive } from "../dist/test/support/images.js";
 
 const out = process.argv[2] ?? "busybox.tar";
-await writeOciArchive(out, await buildImage({ compression: "gzip" }), { name: "docker.io/library/busybox:berth" });
+await writeOciArchive(out, await buildImage({ compression: "gzip" }), {
+  name: "docker.io/library/busybox:berth",
+});
 console.log(`${out}: docker.io/library/busybox:berth`);
