@@ -33,7 +33,7 @@ function readdirPids(): number[] {
     .map(Number);
 }
 
-describe("ctr run against berthd through containerd-shim-runc-v2", () => {
+describe("ctr run against berthd through containerd-shim-runc-v2 and berth's shim", () => {
   let d: Daemon;
   const ctr = async (...args: string[]) =>
     (await exec("ctr", ["--address", d.address, "-n", NS, ...args], { timeout: 60_000 })).stdout;
@@ -72,6 +72,24 @@ describe("ctr run against berthd through containerd-shim-runc-v2", () => {
     assert.equal(await ctr("containers", "ls", "-q"), "");
     assert.equal(await ctr("tasks", "ls", "-q"), "");
     assert.equal(existsSync(join(d.state, "io.containerd.runtime.v2.task", NS, "t1")), false);
+  });
+
+  test("berth's own shim, found beside berthd: ctr run --rm --runtime io.containerd.berth.v2", async () => {
+    const out = await ctr(
+      "run",
+      "--rm",
+      "--runtime",
+      "io.containerd.berth.v2",
+      IMAGE,
+      "t3",
+      "sh",
+      "-c",
+      "echo via berth; exit 0",
+    );
+    assert.equal(out, "via berth\n");
+    assert.equal(await ctr("tasks", "ls", "-q"), "");
+    assert.equal(existsSync(join(d.state, "io.containerd.runtime.v2.task", NS, "t3")), false);
+    assert.equal(existsSync(join("/run/berth/runc", NS, "t3")), false);
   });
 
   test("ctr run -d, tasks ls/kill/rm and c rm leave no shim, mount or runc state; /tasks events", async () => {

@@ -2,6 +2,8 @@
 // long-lived self and prints the address to connect to) and `delete` (cleanup after a shim
 // that is gone). Both run in the bundle directory with the daemon's addresses in flags and env.
 import { execFile } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
 import { failedPrecondition, invalidArgument, notFound } from "../../../pkg/errdefs/errdefs.js";
 
 export interface ShimCommandConfig {
@@ -32,6 +34,27 @@ export function shimBinaryName(runtime: string): string {
   return `containerd-shim-${parts.at(-2)}-${parts.at(-1)}`;
 }
 
+/**
+ * Where a shim binary is, as containerd looks: a path as given, else the first executable of
+ * that name on PATH, else beside the daemon's own executable (berth's scripts there end in .js).
+ * A name found nowhere is returned as is (starting it then fails with NotFound).
+ */
+export function resolveShimBinary(binary: string, daemonDir: string | undefined): string {
+  if (binary.includes("/")) return binary;
+  const dirs = (process.env["PATH"] ?? "").split(delimiter).filter((d) => d !== "");
+  const candidates = dirs.map((d) => join(d, binary));
+  if (daemonDir !== undefined) candidates.push(join(daemonDir, binary), join(daemonDir, `${binary}.js`));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // not here
+    }
+  }
+  return binary;
+}
+
 function run(
   cfg: ShimCommandConfig,
   action: "start" | "delete",
@@ -50,10 +73,15 @@ function run(
   ];
   if (cfg.debug) args.push("-debug");
   args.push(action);
+  // A Node script (berth's own shim beside berthd) runs on berthd's Node, not on whatever
+  // `node` its #! line finds on PATH.
+  const [file, argv] = cfg.binary.endsWith(".js")
+    ? [process.execPath, [cfg.binary, ...args]]
+    : [cfg.binary, args];
   return new Promise((resolve, reject) => {
     const child = execFile(
-      cfg.binary,
-      args,
+      file,
+      argv,
       {
         cwd: cfg.bundle,
         encoding: "buffer",

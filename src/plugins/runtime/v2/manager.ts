@@ -13,6 +13,7 @@ import type { Exchange } from "../../../core/events/exchange.js";
 import { type Bundle, createBundle, deleteBundle, openShimLog } from "../../../core/runtime/v2/bundle.js";
 import {
   deleteShim,
+  resolveShimBinary,
   type ShimCommandConfig,
   shimBinaryName,
   startShim,
@@ -30,6 +31,8 @@ export interface TaskManagerOptions {
   ttrpcAddress: string;
   /** The daemon executable, handed to shims as -publish-binary. */
   publishBinary: string;
+  /** The directory of the daemon's executable, where shims are looked for after PATH. */
+  daemonDir?: string | undefined;
   events: Exchange;
   log: Logger;
 }
@@ -98,7 +101,7 @@ export class TaskManager {
     if (this.tasks.has(k) || this.creating.has(k)) throw alreadyExists(`task ${id}: already exists`);
     this.creating.add(k);
     try {
-      const binary = shimBinaryName(opts.runtime);
+      const binary = resolveShimBinary(shimBinaryName(opts.runtime), this.opts.daemonDir);
       let bundle: Bundle;
       try {
         bundle = await createBundle(this.opts.root, this.opts.state, namespace, id, opts.spec);
