@@ -9,6 +9,7 @@ import type { Exit } from "../../core/runtime/reaper.js";
 import type { OciRuntime } from "../../core/runtime/runc/index.js";
 import type { StdioConfig } from "../../pkg/cio/index.js";
 import { failedPrecondition, isNotFound, notFound } from "../../pkg/errdefs/errdefs.js";
+import type { ExecProcess } from "./exec-process.js";
 
 export type InitStatus = "created" | "running" | "paused" | "stopped" | "deleted";
 
@@ -33,6 +34,8 @@ const DELETE_REAP_MS = 2_000;
 export class InitProcess {
   status: InitStatus = "created";
   exit: ExitRecord | undefined;
+  /** The container's exec processes, by exec id, from Exec until their Delete (or the init's). */
+  readonly execs = new Map<string, ExecProcess>();
   /** Resolves once the exit counts (see the file comment). */
   readonly exited: Promise<ExitRecord>;
   /** Settles when a Start in progress is done: an exit during it counts after the start. */
@@ -125,6 +128,9 @@ export class InitProcess {
     }
     const exit = this.exit ?? (await Promise.race([this.exited, sleep(DELETE_REAP_MS)])) ?? undefined;
     this.status = "deleted";
+    // The container is gone, and every exec process with it (they shared its pid namespace).
+    for (const exec of this.execs.values()) await exec.close();
+    this.execs.clear();
     await this.io.close();
     if (this.mountedRootfs) await unmountAll(join(this.bundle, "rootfs"));
     return exit ?? { status: 0, exitedAt: new Date() };

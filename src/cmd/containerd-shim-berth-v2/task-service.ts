@@ -1,29 +1,44 @@
-// The containerd.task.v2.Task service of the shim: containers' init processes, created and run
-// through the OCI runtime, with their events published to the daemon. Exec, Checkpoint, Update
-// and Stats are not done yet and answer Unimplemented, naming this shim so a caller can tell who
+// The containerd.task.v2.Task service of the shim: containers' init processes and their exec
+// processes, run through the OCI runtime, with their events published to the daemon. Checkpoint
+// and Update are not done yet and answer Unimplemented, naming this shim so a caller can tell who
 // refused.
 import { create, type DescMethod } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { anyPack, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   TaskCreateSchema,
   TaskDeleteSchema,
+  TaskExecAddedSchema,
+  TaskExecStartedSchema,
   TaskExitSchema,
   TaskPausedSchema,
   TaskResumedSchema,
   TaskStartSchema,
 } from "../../api/events/task_pb.js";
-import { Task } from "../../api/runtime/task/v2/shim_pb.js";
+import { type ExecProcessRequest, Task } from "../../api/runtime/task/v2/shim_pb.js";
+import { MetricsSchema } from "../../api/types/cgroups/v1/metrics_pb.js";
 import { Status } from "../../api/types/task/task_pb.js";
 import type { Reaper } from "../../core/runtime/reaper.js";
-import { alreadyExists, notFound, unimplemented } from "../../pkg/errdefs/errdefs.js";
+import {
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  unimplemented,
+} from "../../pkg/errdefs/errdefs.js";
+import { validateIdentifier } from "../../pkg/identifiers/identifiers.js";
 import type { ServiceHandlers } from "../../pkg/ttrpc/index.js";
 import { BERTH_VERSION } from "../../version.js";
 import { createInit } from "./create.js";
 import type { EventPublisher } from "./events.js";
+import { ExecProcess } from "./exec-process.js";
 import type { InitProcess, InitStatus } from "./init-process.js";
 import type { Logger } from "./log.js";
+import { metricsFromStats } from "./stats.js";
 
 export type TaskHandlers = Partial<ServiceHandlers<typeof Task>>;
+
+/** The type URL of an exec's spec: an OCI runtime-spec Process, as JSON. */
+const PROCESS_SPEC_TYPE = "opencontainers/runtime-spec/1/Process";
 
 const STATUS: Record<InitStatus, Status> = {
   created: Status.CREATED,
@@ -50,11 +65,69 @@ export class TaskService {
 
   constructor(private readonly ctx: TaskServiceContext) {}
 
-  private get(id: string, execId = ""): InitProcess {
-    if (execId) throw unimplemented(`containerd-shim-berth-v2: exec processes are not implemented yet`);
+  private get(id: string): InitProcess {
     const task = this.tasks.get(id);
     if (!task) throw notFound(`container ${id} not found in this shim`);
     return task;
+  }
+
+  /** The container's init (no exec id) or one of its exec processes. */
+  private process(id: string, execId: string): InitProcess | ExecProcess {
+    const task = this.get(id);
+    if (!execId) return task;
+    const exec = task.execs.get(execId);
+    if (!exec) throw notFound(`exec ${execId} not found in container ${id}`);
+    return exec;
+  }
+
+  /** Records an exec process of a running container; Start runs it. */
+  private addExec(req: ExecProcessRequest): void {
+    validateIdentifier(req.execId);
+    const task = this.get(req.id);
+    if (task.execs.has(req.execId))
+      throw alreadyExists(`exec ${req.execId} already exists in container ${req.id}`);
+    if (task.status !== "running" && task.status !== "paused")
+      throw failedPrecondition(`container ${req.id} is ${task.status}, not running`);
+    if (!req.spec?.typeUrl.endsWith(PROCESS_SPEC_TYPE))
+      throw invalidArgument(`exec ${req.execId}: spec must be an OCI Process (${PROCESS_SPEC_TYPE})`);
+    let spec: unknown;
+    try {
+      spec = JSON.parse(new TextDecoder().decode(req.spec.value));
+    } catch {
+      throw invalidArgument(`exec ${req.execId}: spec is not valid JSON`);
+    }
+    if (typeof spec !== "object" || spec === null || Array.isArray(spec))
+      throw invalidArgument(`exec ${req.execId}: spec is not a JSON object`);
+    const { stdin, stdout, stderr, terminal } = req;
+    const exec = new ExecProcess(
+      req.execId,
+      spec,
+      { stdin, stdout, stderr, terminal },
+      {
+        containerId: task.id,
+        bundle: task.bundle,
+        runtime: task.runtime,
+        reaper: this.ctx.reaper,
+        io: {
+          namespace: this.ctx.namespace,
+          onError: (err, stream) =>
+            this.ctx.logger.warn({ err, stream, id: req.id, execId: req.execId }, "exec output dropped"),
+        },
+      },
+    );
+    task.execs.set(req.execId, exec);
+    void exec.exited.then((exit) =>
+      this.ctx.events.publish(
+        "/tasks/exit",
+        create(TaskExitSchema, {
+          containerId: task.id,
+          id: exec.id,
+          pid: exec.pid,
+          exitStatus: exit.status,
+          exitedAt: timestampFromDate(exit.exitedAt),
+        }),
+      ),
+    );
   }
 
   handlers(): TaskHandlers {
@@ -98,8 +171,27 @@ export class TaskService {
         );
         return { pid: task.pid };
       },
+      exec: (req) => {
+        this.addExec(req);
+        void events.publish(
+          "/tasks/exec-added",
+          create(TaskExecAddedSchema, { containerId: req.id, execId: req.execId }),
+        );
+        return {};
+      },
       start: async (req) => {
-        const task = this.get(req.id, req.execId);
+        if (req.execId) {
+          const exec = this.process(req.id, req.execId) as ExecProcess;
+          await exec.start(
+            () =>
+              void events.publish(
+                "/tasks/exec-started",
+                create(TaskExecStartedSchema, { containerId: req.id, execId: exec.id, pid: exec.pid }),
+              ),
+          );
+          return { pid: exec.pid };
+        }
+        const task = this.get(req.id);
         await task.start(
           () =>
             void events.publish(
@@ -110,10 +202,11 @@ export class TaskService {
         return { pid: task.pid };
       },
       state: (req) => {
-        const task = this.get(req.id, req.execId);
+        const task = this.process(req.id, req.execId);
         return {
           id: task.id,
-          bundle: task.bundle,
+          bundle: this.get(req.id).bundle,
+          execId: req.execId,
           pid: task.pid,
           status: STATUS[task.status],
           ...task.stdio,
@@ -122,15 +215,24 @@ export class TaskService {
         };
       },
       wait: async (req) => {
-        const exit = await this.get(req.id, req.execId).exited;
+        const exit = await this.process(req.id, req.execId).exited;
         return { exitStatus: exit.status, exitedAt: timestampFromDate(exit.exitedAt) };
       },
       kill: async (req) => {
-        await this.get(req.id, req.execId).kill(req.signal, req.all);
+        const task = this.process(req.id, req.execId);
+        if (task instanceof ExecProcess) task.kill(req.signal);
+        else await task.kill(req.signal, req.all);
         return {};
       },
       delete: async (req) => {
-        const task = this.get(req.id, req.execId);
+        if (req.execId) {
+          const task = this.get(req.id);
+          const exec = this.process(req.id, req.execId) as ExecProcess;
+          const exit = await exec.delete();
+          task.execs.delete(exec.id);
+          return { pid: exec.pid, exitStatus: exit.status, exitedAt: timestampFromDate(exit.exitedAt) };
+        }
+        const task = this.get(req.id);
         const exit = await task.delete();
         this.tasks.delete(task.id);
         const exitedAt = timestampFromDate(exit.exitedAt);
@@ -158,12 +260,16 @@ export class TaskService {
         return {};
       },
       closeIO: (req) => {
-        if (req.stdin) this.get(req.id, req.execId).closeStdin();
+        if (req.stdin) this.process(req.id, req.execId).closeStdin();
         return {};
       },
       resizePty: (req) => {
-        this.get(req.id, req.execId).resize(req.height, req.width);
+        this.process(req.id, req.execId).resize(req.height, req.width);
         return {};
+      },
+      stats: async (req) => {
+        const stats = await this.get(req.id).runtime.stats(req.id);
+        return { stats: anyPack(MetricsSchema, metricsFromStats(stats)) };
       },
       connect: (req) => ({
         shimPid: process.pid,
