@@ -145,7 +145,8 @@ describe("containerd runs containers through berth's shim", () => {
     await assertNothingLeft("c3");
   });
 
-  test("the shim's task events reach containerd in order", async () => {
+  /** `ctr events`, subscribed: what it printed so far, and a wait for a line matching a pattern. */
+  async function subscribeEvents() {
     const events = spawn("ctr", ["--address", containerd.address, "events"], {
       stdio: ["ignore", "pipe", "ignore"],
     });
@@ -160,16 +161,33 @@ describe("containerd runs containers through berth's shim", () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     };
-    try {
-      // Subscribed once a namespace made after the start is printed.
-      for (let i = 0; !out.includes("/namespaces/create"); i++) {
-        await exec("ctr", ["--address", containerd.address, "namespaces", "create", `mark${i}`]);
-        await new Promise((r) => setTimeout(r, 50));
-        if (i > 200) throw new Error("ctr events printed nothing");
+    // Subscribed once a namespace made after the start is printed.
+    for (let i = 0; !out.includes("/namespaces/create"); i++) {
+      await exec("ctr", [
+        "--address",
+        containerd.address,
+        "namespaces",
+        "create",
+        `mark${process.hrtime.bigint()}`,
+      ]);
+      await new Promise((r) => setTimeout(r, 50));
+      if (i > 200) {
+        events.kill();
+        throw new Error("ctr events printed nothing");
       }
+    }
+    return { output: () => out, printed, stop: () => events.kill() };
+  }
+
+  test("the shim's task events reach containerd in order", async () => {
+    const { output, printed, stop } = await subscribeEvents();
+    try {
+      const out = () => output();
       await assert.rejects(ctr("run", "--rm", ...RUNTIME, IMAGE, "c4", "sh", "-c", "exit 7"));
       await printed(/\/tasks\/delete .*"container_id":"c4"/);
-      const lines = out.split("\n").filter((l) => l.includes(" /tasks/") && l.includes('"c4"'));
+      const lines = out()
+        .split("\n")
+        .filter((l) => l.includes(" /tasks/") && l.includes('"c4"'));
       assert.deepEqual(
         lines.map((l) => / (\/tasks\/\S+) /.exec(l)![1]),
         ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"],
@@ -181,8 +199,84 @@ describe("containerd runs containers through berth's shim", () => {
       assert.match(lines[3]!, /"exit_status":7/);
       assert.match(lines[0]!, / shimcompat \/tasks\/create /);
     } finally {
-      events.kill();
+      stop();
     }
     await assertNothingLeft("c4");
+  });
+
+  test("ctr tasks exec: output, exit status, a duplicate exec id, events; ctr tasks metrics", async () => {
+    await ctr("run", "-d", ...RUNTIME, IMAGE, "c5", "sleep", "1000");
+    const events = await subscribeEvents();
+    let longExec: ReturnType<typeof spawn> | undefined;
+    try {
+      await assert.rejects(
+        ctr("tasks", "exec", "--exec-id", "e1", "c5", "sh", "-c", "echo in; exit 4"),
+        (err) => {
+          assert.equal((err as { code?: number }).code, 4);
+          assert.equal((err as { stdout?: string }).stdout, "in\n");
+          return true;
+        },
+      );
+      await events.printed(/\/tasks\/exit .*"id":"e1"/);
+      const lines = events
+        .output()
+        .split("\n")
+        .filter((l) => /"exec_id":"e1"|"id":"e1"/.test(l));
+      assert.deepEqual(
+        lines.map((l) => / (\/tasks\/\S+) /.exec(l)![1]),
+        ["/tasks/exec-added", "/tasks/exec-started", "/tasks/exit"],
+      );
+      assert.match(lines[0]!, /"container_id":"c5"/);
+      const pid = Number(/"pid":(\d+)/.exec(lines[1]!)![1]);
+      assert.ok(pid > 0);
+      assert.match(lines[2]!, new RegExp(`"container_id":"c5".*"pid":${pid}.*"exit_status":4`));
+
+      // A second exec with an id in use while the first runs is refused, and the first runs on.
+      longExec = spawn(
+        "ctr",
+        [
+          "--address",
+          containerd.address,
+          "-n",
+          NS,
+          "tasks",
+          "exec",
+          "--exec-id",
+          "e2",
+          "c5",
+          "sleep",
+          "1000",
+        ],
+        { stdio: "ignore" },
+      );
+      await events.printed(/\/tasks\/exec-started .*"exec_id":"e2"/);
+      await assert.rejects(ctr("tasks", "exec", "--exec-id", "e2", "c5", "echo", "again"), (err) => {
+        assert.match(String((err as { stderr?: string }).stderr), /already exists/);
+        return true;
+      });
+      assert.equal(longExec.exitCode, null, "the first e2 still runs");
+
+      const metrics = (await ctr("tasks", "metrics", "c5")).stdout;
+      const figure = (name: string) => {
+        const m = new RegExp(`^${name.replaceAll(".", "\\.")}\\s+(\\d+)\\s*$`, "m").exec(metrics);
+        assert.ok(m, `${name} not in:\n${metrics}`);
+        return Number(m[1]);
+      };
+      assert.ok(figure("memory.usage_in_bytes") > 0);
+      // The init's sleep and e2's sleep.
+      assert.equal(figure("pids.current"), 2);
+
+      const exited = new Promise((r) => longExec!.once("exit", r));
+      await ctr("tasks", "kill", "--exec-id", "e2", "-s", "SIGKILL", "c5");
+      await exited;
+      await events.printed(/\/tasks\/exit .*"id":"e2".*"exit_status":137/);
+    } finally {
+      longExec?.kill();
+      events.stop();
+      await ctr("tasks", "kill", "-s", "SIGKILL", "c5").catch(() => {});
+    }
+    await ctr("tasks", "rm", "-f", "c5");
+    await ctr("containers", "rm", "c5");
+    await assertNothingLeft("c5");
   });
 });

@@ -2,8 +2,8 @@
 // processes, run through the OCI runtime, with their events published to the daemon. Checkpoint
 // and Update are not done yet and answer Unimplemented, naming this shim so a caller can tell who
 // refused.
-import { create, type DescMethod } from "@bufbuild/protobuf";
-import { anyPack, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { create, type DescMethod, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   TaskCreateSchema,
   TaskDeleteSchema,
@@ -269,7 +269,9 @@ export class TaskService {
       },
       stats: async (req) => {
         const stats = await this.get(req.id).runtime.stats(req.id);
-        return { stats: anyPack(MetricsSchema, metricsFromStats(stats)) };
+        // containerd names the type without type.googleapis.com/, as its typeurl package does.
+        const value = toBinary(MetricsSchema, metricsFromStats(stats));
+        return { stats: { typeUrl: MetricsSchema.typeName, value } };
       },
       connect: (req) => ({
         shimPid: process.pid,
