@@ -1,7 +1,7 @@
 // containerd itself (Debian's package, on a private root, state and socket) running containers
 // with `--runtime io.containerd.berth.v2`: it finds containerd-shim-berth-v2 on its PATH,
 // starts it through the runtime v2 protocol, and drives the task over ttrpc (Create, Start,
-// Wait, Kill, Delete, Shutdown) while the shim's events reach containerd. Afterwards no shim,
+// Wait, Kill, Delete, Exec, Stats, Shutdown) while the shim's events reach containerd. Afterwards no shim,
 // mount, runc state or bundle may be left.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -265,6 +265,20 @@ describe("containerd runs containers through berth's shim", () => {
       assert.ok(figure("memory.usage_in_bytes") > 0);
       // The init's sleep and e2's sleep.
       assert.equal(figure("pids.current"), 2);
+
+      await assert.rejects(ctr("tasks", "kill", "--exec-id", "nope", "c5"), (err) => {
+        assert.match(String((err as { stderr?: string }).stderr), /not found/);
+        return true;
+      });
+
+      // An exec with a terminal (ctr needs one of its own: script(1)).
+      const base = ["ctr", "--address", containerd.address, "-n", NS, "tasks", "exec", "-t"];
+      const inner = `${base.join(" ")} --exec-id t1 c5 sh -c '[ -t 0 ] && [ -t 1 ] && echo exec-tty; exit 6'`;
+      await assert.rejects(exec("script", ["-qec", inner, "/dev/null"], { timeout: 60_000 }), (err) => {
+        assert.equal((err as { code?: number }).code, 6);
+        assert.match(String((err as { stdout?: string }).stdout), /exec-tty\r+\n/);
+        return true;
+      });
 
       const exited = new Promise((r) => longExec!.once("exit", r));
       await ctr("tasks", "kill", "--exec-id", "e2", "-s", "SIGKILL", "c5");
