@@ -6,18 +6,33 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Tasks } from "../../src/api/services/tasks/v1/tasks_pb.js";
 import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "../support/daemon.js";
 import { buildImage, writeOciArchive } from "../support/images.js";
 
 const exec = promisify(execFile);
 const NS = "tasksvc";
 
-/** The cgroup v1 freezer state of a process's cgroup (this host's freezer is v1). */
-function freezerState(pid: number): string {
-  const path = /^\d+:freezer:(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"))![1];
-  return readFileSync(join("/sys/fs/cgroup/freezer", path!, "freezer.state"), "utf8").trim();
+/** A file of a process's cgroup v1 `controller` (this host's controllers are v1). */
+function cgroupFile(pid: number, controller: string, file: string): string {
+  const line = new RegExp(`^\\d+:[^:]*\\b${controller}\\b[^:]*:(.*)$`, "m");
+  const path = line.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"))![1]!;
+  return readFileSync(join("/sys/fs/cgroup", controller, path, file), "utf8").trim();
 }
+
+const freezerState = (pid: number) => cgroupFile(pid, "freezer", "freezer.state");
 const IMAGE = "docker.io/library/bb:tasks";
+
+/** Asserts that a call failed with the gRPC code `code`. */
+async function rejectsWith(call: Promise<unknown>, code: Code, message: RegExp): Promise<void> {
+  await assert.rejects(call, (err) => {
+    assert.ok(err instanceof ConnectError, String(err));
+    assert.equal(Code[err.code], Code[code], err.message);
+    assert.match(err.rawMessage, message);
+    return true;
+  });
+}
 
 /** ctr's outcome, failed or not: its exit code and both streams. */
 interface Outcome {
@@ -62,7 +77,7 @@ describe("ctr tasks exec/ps/pause/resume/metrics against berthd through containe
         [
           { name: "bin/", type: "directory" },
           { name: "bin/busybox", data: readFileSync("/bin/busybox"), mode: 0o755 },
-          ...["sh", "echo", "sleep", "true", "cat"].map((name) => ({
+          ...["sh", "echo", "sleep", "true", "cat", "stty"].map((name) => ({
             name: `bin/${name}`,
             type: "symlink" as const,
             linkname: "busybox",
@@ -134,6 +149,94 @@ describe("ctr tasks exec/ps/pause/resume/metrics against berthd through containe
     const kill = await ctrRun("tasks", "kill", "--exec-id", "nosuch", "t1");
     assert.notEqual(kill.code, 0);
     assert.match(kill.stderr, /not found/);
+  });
+
+  test("exec with stdin piped: ctr's CloseIO at end of input lets cat finish", async () => {
+    const child = execFile(
+      "ctr",
+      ["--address", d.address, "-n", NS, "tasks", "exec", "--exec-id", "in1", "t1", "cat"],
+      {
+        timeout: 20_000,
+      },
+    );
+    let out = "";
+    child.stdout!.setEncoding("utf8").on("data", (c: string) => {
+      out += c;
+    });
+    child.stdin!.end("through stdin\n");
+    const code = await new Promise((r) => child.on("exit", r));
+    assert.equal(code, 0);
+    assert.equal(out, "through stdin\n");
+  });
+
+  test("exec -t: the process runs on a terminal whose size ctr set with ResizePty", async () => {
+    // ctr -t needs a terminal of its own: script(1) gives it one, sized here by stty. ctr
+    // resizes the process's terminal just after starting it, so the process polls for a size.
+    const ctrExec = `ctr --address ${d.address} -n ${NS} tasks exec -t --exec-id tty1 t1`;
+    const poll =
+      'i=0; while s=$(stty size 2>/dev/null); [ -z "$s" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done';
+    const inner = `stty rows 33 cols 77; ${ctrExec} sh -c '[ -t 0 ] && [ -t 1 ] && ${poll}; echo "size $s"; exit 3'`;
+    await assert.rejects(exec("script", ["-qec", inner, "/dev/null"], { timeout: 30_000 }), (err) => {
+      assert.equal((err as { code?: number }).code, 3);
+      assert.match(String((err as { stdout?: string }).stdout), /^size 33 77\r?$/m);
+      return true;
+    });
+  });
+
+  test("gRPC: error codes of Exec, DeleteProcess, CloseIO, ResizePty and Checkpoint", async () => {
+    const tasks = d.client(NS).service(Tasks);
+    await rejectsWith(
+      tasks.exec({ containerId: "t1", execId: "" }),
+      Code.InvalidArgument,
+      /exec id cannot be empty/,
+    );
+    await rejectsWith(tasks.exec({ containerId: "nosuch", execId: "x" }), Code.NotFound, /not found/);
+    await rejectsWith(
+      tasks.deleteProcess({ containerId: "t1", execId: "" }),
+      Code.InvalidArgument,
+      /exec id cannot be empty/,
+    );
+    await rejectsWith(tasks.deleteProcess({ containerId: "t1", execId: "gone" }), Code.NotFound, /gone/);
+    await rejectsWith(
+      tasks.closeIO({ containerId: "t1", execId: "gone", stdin: true }),
+      Code.NotFound,
+      /gone/,
+    );
+    await rejectsWith(
+      tasks.resizePty({ containerId: "t1", execId: "gone", width: 80, height: 24 }),
+      Code.NotFound,
+      /gone/,
+    );
+    await rejectsWith(tasks.checkpoint({ containerId: "t1" }), Code.Unimplemented, /./);
+    // The task is untouched by all of these.
+    assert.equal(await status("t1"), "RUNNING");
+  });
+
+  test("gRPC Update: a new memory limit reaches the task's cgroup", async () => {
+    const pid = Number(/^t1\s+(\d+)/m.exec(await ctr("tasks", "ls"))![1]);
+    const limit = 96 * 1024 * 1024;
+    await d
+      .client(NS)
+      .service(Tasks)
+      .update({
+        containerId: "t1",
+        resources: {
+          typeUrl: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+          value: new TextEncoder().encode(JSON.stringify({ memory: { limit } })),
+        },
+      });
+    assert.equal(cgroupFile(pid, "memory", "memory.limit_in_bytes"), String(limit));
+  });
+
+  test("gRPC Metrics: filters by id, data is the shim's cgroup metrics Any", async () => {
+    const tasks = d.client(NS).service(Tasks);
+    const { metrics } = await tasks.metrics({ filters: ["id==t1"] });
+    assert.equal(metrics.length, 1);
+    assert.equal(metrics[0]!.id, "t1");
+    assert.equal(metrics[0]!.data?.typeUrl, "io.containerd.cgroups.v1.Metrics");
+    assert.ok((metrics[0]!.data?.value.length ?? 0) > 0);
+    assert.deepEqual((await tasks.metrics({ filters: ["id==nosuch"] })).metrics, []);
+    await rejectsWith(tasks.metrics({ filters: ["id=="] }), Code.InvalidArgument, /./);
   });
 
   test("ps lists the task's pids, the init process first", async () => {
