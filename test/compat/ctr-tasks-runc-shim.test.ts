@@ -282,6 +282,23 @@ describe("ctr tasks exec/ps/pause/resume/metrics against berthd through containe
     assert.equal(existsSync(join(d.state, "io.containerd.runtime.v2.task", NS, "t2")), false);
   });
 
+  test("berth's own shim: ps, pause and resume through berthd", async () => {
+    await ctr("run", "-d", "--runtime", "io.containerd.berth.v2", IMAGE, "b1", "sleep", "60");
+    try {
+      const pid = Number(/^b1\s+(\d+)/m.exec(await ctr("tasks", "ls"))![1]);
+      assert.match(await ctr("tasks", "ps", "b1"), new RegExp(`^${pid}\\s`, "m"));
+      await ctr("tasks", "pause", "b1");
+      assert.equal(await status("b1"), "PAUSED");
+      assert.equal(freezerState(pid), "FROZEN");
+      await ctr("tasks", "resume", "b1");
+      assert.equal(await status("b1"), "RUNNING");
+    } finally {
+      await ctr("tasks", "rm", "-f", "b1");
+      await ctr("containers", "rm", "b1");
+    }
+    assert.equal(existsSync(join(d.state, "io.containerd.runtime.v2.task", NS, "b1")), false);
+  });
+
   test("tasks rm -f and containers rm leave no shim, bundle, mount or runc state", async () => {
     assert.equal((await shimsOf("t1")).length, 1);
     await ctr("tasks", "rm", "-f", "t1");
