@@ -165,7 +165,7 @@ export const tasksService: PluginRegistration = {
               const timestamp = timestampNow();
               try {
                 // The shim's stats (cgroup v1 or v2 metrics) go out as the Any they came in.
-                const { stats } = await t.shim.stats({ id: t.id }, { timeoutMs: STATE_TIMEOUT_MS });
+                const { stats } = await t.shim.stats({ id: t.id }, { timeoutMs: QUERY_TIMEOUT_MS });
                 metrics.push(create(MetricSchema, { timestamp, id: t.id, data: stats }));
               } catch (err) {
                 if (codeOf(err) !== Code.NotFound)
@@ -184,7 +184,8 @@ export const tasksService: PluginRegistration = {
   },
 };
 
-const STATE_TIMEOUT_MS = 2_000;
+/** How long a query (State, Stats) may take before one unresponsive shim is given up on. */
+const QUERY_TIMEOUT_MS = 2_000;
 
 /**
  * Checks that an exec'd process exists before acting on it, as containerd does: the shim
@@ -193,7 +194,7 @@ const STATE_TIMEOUT_MS = 2_000;
 async function requireProcess(t: ShimTask, execId: string): Promise<void> {
   if (execId === "") return;
   try {
-    await t.shim.state({ id: t.id, execId }, { timeoutMs: STATE_TIMEOUT_MS });
+    await t.shim.state({ id: t.id, execId }, { timeoutMs: QUERY_TIMEOUT_MS });
   } catch (err) {
     if (codeOf(err) === Code.Unavailable) throw notFound(`process ${execId} of task ${t.id} not found`);
     throw err;
@@ -201,7 +202,7 @@ async function requireProcess(t: ShimTask, execId: string): Promise<void> {
 }
 
 async function processOf(t: ShimTask, execId: string): Promise<Process> {
-  const s = await t.shim.state({ id: t.id, execId }, { timeoutMs: STATE_TIMEOUT_MS });
+  const s = await t.shim.state({ id: t.id, execId }, { timeoutMs: QUERY_TIMEOUT_MS });
   return create(ProcessSchema, {
     containerId: t.id,
     id: execId || t.id,
