@@ -1,4 +1,4 @@
-// containers ls|info|rm|label: container records in the current namespace.
+// containers create|ls|info|rm|label: container records in the current namespace.
 import { create } from "@bufbuild/protobuf";
 import { type Any, FieldMaskSchema, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
@@ -8,8 +8,10 @@ import {
   Containers,
 } from "../../../api/services/containers/v1/containers_pb.js";
 import { messageOf } from "../../../pkg/errdefs/errdefs.js";
+import { type ContainerOptions, createContainer } from "../container-new.js";
 import type { Globals } from "../globals.js";
 import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
+import { containerOptions } from "./container-options.js";
 
 const RUNTIME_SPEC_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 
@@ -45,7 +47,8 @@ export function containersCommand(program: Command, globals: () => Globals): voi
     .command("containers")
     .alias("container")
     .alias("c")
-    .description("manage container records");
+    .description("manage container records")
+    .enablePositionalOptions();
 
   containers
     .command("ls [filters...]")
@@ -64,6 +67,15 @@ export function containersCommand(program: Command, globals: () => Globals): voi
         res.containers.map((c) => [c.id, c.image || "-", c.runtime?.name ?? ""]),
       );
     });
+
+  containerOptions(
+    containers
+      .command("create <image> <id> [args...]")
+      .description("create a container (record, snapshot and spec) from an image without starting it")
+      .passThroughOptions(),
+  ).action(async (image: string, id: string, args: string[], opts: ContainerOptions) => {
+    await createContainer(globals().client(), image, id, args, opts);
+  });
 
   containers
     .command("info <id>")
