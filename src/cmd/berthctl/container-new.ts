@@ -33,6 +33,7 @@ import {
   withProcessCwd,
   withRootFSReadonly,
   withTTY,
+  withTTYSize,
   withUser,
 } from "../../pkg/oci/index.js";
 
@@ -64,6 +65,8 @@ function specOpts(config: ImageConfig | undefined, args: string[], o: ContainerO
   if (o.user) opts.push(withUser(o.user));
   if (o.cwd) opts.push(withProcessCwd(o.cwd));
   if (o.tty) opts.push(withTTY);
+  // The local terminal's size from the start (ctr only resizes after Start, racing the process).
+  if (o.tty && process.stdout.isTTY) opts.push(withTTYSize(process.stdout.columns, process.stdout.rows));
   if (o.privileged) opts.push(withPrivilegedRun());
   if (o.netHost) opts.push(withNetHost(hostname()));
   if (o.readOnly) opts.push(withRootFSReadonly);

@@ -3,12 +3,16 @@
 // detached), Wait asked for before Start so no exit is missed, the local terminal raw and its
 // size followed for a TTY, signals forwarded otherwise, and the exit status returned.
 import { constants } from "node:os";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import { Containers } from "../../api/services/containers/v1/containers_pb.js";
 import { Tasks } from "../../api/services/tasks/v1/tasks_pb.js";
 import type { BerthClient } from "../../client/client.js";
 import { GrpcSnapshotter } from "../../client/image-stores.js";
-import { ClientIO, createFifoSet, type FifoSet, removeFifoSet } from "../../pkg/cio/index.js";
+import { ClientIO, createFifoSet, removeFifoSet } from "../../pkg/cio/index.js";
 import { messageOf } from "../../pkg/errdefs/errdefs.js";
+import { parseSpec } from "../../pkg/oci/index.js";
+import { makeRaw } from "../../pkg/sys/index.js";
+import { RUNTIME_SPEC_URL } from "./container-new.js";
 
 /** Where berthctl makes the FIFO directories of the processes it attaches to. */
 export const FIFO_ROOT = "/run/berth/fifo";
@@ -19,10 +23,18 @@ const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", 
 
 export interface TaskRunOptions {
   detach?: boolean;
-  tty?: boolean;
 }
 
-/** The task of an existing container with nothing running yet; detached: its pid, else its exit status. */
+/** Whether the container's spec gives its process a terminal. */
+function specTerminal(spec: Any | undefined): boolean {
+  if (spec?.typeUrl !== RUNTIME_SPEC_URL) return false;
+  return parseSpec(spec.value).process?.terminal ?? false;
+}
+
+/**
+ * Runs the task of an existing container (a terminal if its spec asks for one); detached: its
+ * pid, else its exit status once its output has been copied.
+ */
 export async function runTask(
   client: BerthClient,
   id: string,
@@ -33,7 +45,7 @@ export async function runTask(
   const rootfs = container?.snapshotKey
     ? await new GrpcSnapshotter(client, container.snapshotter).mounts(container.snapshotKey)
     : [];
-  const terminal = o.tty ?? false;
+  const terminal = specTerminal(container?.spec);
   const fifos = o.detach
     ? undefined
     : await createFifoSet(FIFO_ROOT, id, { stdin: true, stdout: true, stderr: true, terminal });
@@ -71,7 +83,7 @@ export async function runTask(
   } finally {
     io?.cancel();
     process.stdin.destroy();
-    if (fifos) await removeFifoSet(fifos as FifoSet);
+    if (fifos) await removeFifoSet(fifos);
   }
 }
 
@@ -85,12 +97,12 @@ function rawTerminal(client: BerthClient, id: string): () => void {
       // A runtime without ResizePty keeps the initial size.
     });
   };
-  if (process.stdin.isTTY) process.stdin.setRawMode(true);
+  const restore = process.stdin.isTTY ? makeRaw(0) : () => {};
   process.on("SIGWINCH", resize);
   resize();
   return () => {
     process.off("SIGWINCH", resize);
-    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    restore();
   };
 }
 

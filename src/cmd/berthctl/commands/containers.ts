@@ -7,7 +7,9 @@ import {
   ContainerSchema,
   Containers,
 } from "../../../api/services/containers/v1/containers_pb.js";
-import { messageOf } from "../../../pkg/errdefs/errdefs.js";
+import type { BerthClient } from "../../../client/client.js";
+import { GrpcSnapshotter } from "../../../client/image-stores.js";
+import { isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
 import { type ContainerOptions, createContainer } from "../container-new.js";
 import type { Globals } from "../globals.js";
 import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
@@ -41,6 +43,15 @@ const containerJson = (c: Container) => ({
   extensions: Object.fromEntries(Object.entries(c.extensions).map(([k, v]) => [k, anyJson(v)])),
   spec: specJson(c.spec),
 });
+
+/** Removes a container's snapshot; one already gone is fine. */
+async function removeSnapshot(client: BerthClient, snapshotter: string, key: string): Promise<void> {
+  try {
+    await new GrpcSnapshotter(client, snapshotter).remove(key);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
 
 export function containersCommand(program: Command, globals: () => Globals): void {
   const containers = program
@@ -88,12 +99,18 @@ export function containersCommand(program: Command, globals: () => Globals): voi
   containers
     .command("rm <ids...>")
     .alias("remove")
-    .description("remove container records (their tasks and snapshots are left alone)")
-    .action(async (ids: string[]) => {
-      const client = globals().client().service(Containers);
+    .description("remove container records and, unless --keep-snapshot, their snapshots (not their tasks)")
+    .option("--keep-snapshot", "leave the container's snapshot")
+    .action(async (ids: string[], opts: { keepSnapshot?: boolean }) => {
+      const client = globals().client();
+      const records = client.service(Containers);
       for (const id of ids) {
         try {
-          await client.delete({ id });
+          const { container } = await records.get({ id });
+          // The record goes first: were that refused, the snapshot is still there for it.
+          await records.delete({ id });
+          if (!opts.keepSnapshot && container?.snapshotKey)
+            await removeSnapshot(client, container.snapshotter, container.snapshotKey);
           process.stdout.write(`${id}\n`);
         } catch (err) {
           process.exitCode = 1;

@@ -13,7 +13,7 @@ import { containerOptions } from "./container-options.js";
 /** Removes the task, the container record and its snapshot; what is already gone is skipped. */
 export async function removeContainer(client: BerthClient, id: string, snapshotter: string): Promise<void> {
   const ignoreNotFound = (err: unknown) => {
-    if (!isNotFound(err) && !/not found/i.test(String((err as Error).message))) throw err;
+    if (!isNotFound(err)) throw err;
   };
   await client.service(Tasks).delete({ containerId: id }).catch(ignoreNotFound);
   await client.service(Containers).delete({ id }).catch(ignoreNotFound);

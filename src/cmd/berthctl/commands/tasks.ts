@@ -12,10 +12,11 @@ export function tasksCommand(program: Command, globals: () => Globals): void {
 
   tasks
     .command("start <id>")
-    .description("start the task of a container, attached to this terminal unless --detach")
+    .description(
+      "start the task of a container, attached to this terminal unless --detach (a pty if its spec has one)",
+    )
     .option("-d, --detach", "start the task and return")
-    .option("-t, --tty", "the container's process has a terminal (its spec asks for one)")
-    .action(async (id: string, opts: { detach?: boolean; tty?: boolean }) => {
+    .action(async (id: string, opts: { detach?: boolean }) => {
       const result = await runTask(globals().client(), id, opts);
       if ("status" in result) process.exitCode = result.status;
     });
