@@ -188,5 +188,9 @@ describe("berthctl run, containers create and tasks", () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /nope/);
     await nothingLeft("m1");
+    const both = await berthctlStatus("run", "--rm", "-d", IMAGE, "m2", "true");
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /--rm and --detach cannot be used together/);
+    await nothingLeft("m2");
   });
 });

@@ -4,7 +4,7 @@ import { Containers } from "../../../api/services/containers/v1/containers_pb.js
 import { Tasks } from "../../../api/services/tasks/v1/tasks_pb.js";
 import type { BerthClient } from "../../../client/client.js";
 import { GrpcSnapshotter } from "../../../client/image-stores.js";
-import { isNotFound } from "../../../pkg/errdefs/errdefs.js";
+import { invalidArgument, isNotFound } from "../../../pkg/errdefs/errdefs.js";
 import { type ContainerOptions, createContainer } from "../container-new.js";
 import type { Globals } from "../globals.js";
 import { runTask } from "../task-run.js";
@@ -35,6 +35,7 @@ export function runCommand(program: Command, globals: () => Globals): void {
       args: string[],
       opts: ContainerOptions & { rm?: boolean; detach?: boolean },
     ) => {
+      if (opts.rm && opts.detach) throw invalidArgument("--rm and --detach cannot be used together");
       const client = globals().client();
       await createContainer(client, image, id, args, opts);
       let result: Awaited<ReturnType<typeof runTask>> | undefined;
