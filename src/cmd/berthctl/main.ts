@@ -10,7 +10,9 @@ import { imagesCommand } from "./commands/images.js";
 import { introspectionCommands } from "./commands/introspection.js";
 import { leasesCommand } from "./commands/leases.js";
 import { namespacesCommand } from "./commands/namespaces.js";
+import { runCommand } from "./commands/run.js";
 import { snapshotsCommand } from "./commands/snapshots.js";
+import { tasksCommand } from "./commands/tasks.js";
 import type { Globals } from "./globals.js";
 import type { Format } from "./output.js";
 
@@ -28,7 +30,9 @@ const program = new Command("berthctl")
     process.env["BERTH_NAMESPACE"] ?? process.env["CONTAINERD_NAMESPACE"] ?? DEFAULT_NAMESPACE,
   )
   .option("--timeout <seconds>", "deadline for each call", "30")
-  .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"));
+  .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+  // Global options go before the command, so that `run IMAGE ID sh -c ...` passes -c to sh.
+  .enablePositionalOptions();
 
 let client: BerthClient | undefined;
 const globals = (): Globals => {
@@ -55,6 +59,8 @@ imagesCommand(program, globals);
 containersCommand(program, globals);
 snapshotsCommand(program, globals);
 eventsCommand(program, globals);
+runCommand(program, globals);
+tasksCommand(program, globals);
 
 try {
   await program.parseAsync(process.argv);

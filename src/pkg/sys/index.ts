@@ -7,6 +7,7 @@ export * from "./mknod.js";
 export * from "./mount.js";
 export * from "./pipe.js";
 export * from "./pipe-fds.js";
+export * from "./termios.js";
 export * from "./time.js";
 export * from "./winsize.js";
 export * from "./xattr.js";

@@ -1,4 +1,4 @@
-// containers ls|info|rm|label: container records in the current namespace.
+// containers create|ls|info|rm|label: container records in the current namespace.
 import { create } from "@bufbuild/protobuf";
 import { type Any, FieldMaskSchema, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
@@ -7,9 +7,13 @@ import {
   ContainerSchema,
   Containers,
 } from "../../../api/services/containers/v1/containers_pb.js";
-import { messageOf } from "../../../pkg/errdefs/errdefs.js";
+import type { BerthClient } from "../../../client/client.js";
+import { GrpcSnapshotter } from "../../../client/image-stores.js";
+import { isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
+import { type ContainerOptions, createContainer } from "../container-new.js";
 import type { Globals } from "../globals.js";
 import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
+import { containerOptions } from "./container-options.js";
 
 const RUNTIME_SPEC_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 
@@ -40,12 +44,22 @@ const containerJson = (c: Container) => ({
   spec: specJson(c.spec),
 });
 
+/** Removes a container's snapshot; one already gone is fine. */
+async function removeSnapshot(client: BerthClient, snapshotter: string, key: string): Promise<void> {
+  try {
+    await new GrpcSnapshotter(client, snapshotter).remove(key);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
 export function containersCommand(program: Command, globals: () => Globals): void {
   const containers = program
     .command("containers")
     .alias("container")
     .alias("c")
-    .description("manage container records");
+    .description("manage container records")
+    .enablePositionalOptions();
 
   containers
     .command("ls [filters...]")
@@ -65,6 +79,15 @@ export function containersCommand(program: Command, globals: () => Globals): voi
       );
     });
 
+  containerOptions(
+    containers
+      .command("create <image> <id> [args...]")
+      .description("create a container (record, snapshot and spec) from an image without starting it")
+      .passThroughOptions(),
+  ).action(async (image: string, id: string, args: string[], opts: ContainerOptions) => {
+    await createContainer(globals().client(), image, id, args, opts);
+  });
+
   containers
     .command("info <id>")
     .description("print a container's record as JSON, its OCI spec decoded")
@@ -76,12 +99,18 @@ export function containersCommand(program: Command, globals: () => Globals): voi
   containers
     .command("rm <ids...>")
     .alias("remove")
-    .description("remove container records (their tasks and snapshots are left alone)")
-    .action(async (ids: string[]) => {
-      const client = globals().client().service(Containers);
+    .description("remove container records and, unless --keep-snapshot, their snapshots (not their tasks)")
+    .option("--keep-snapshot", "leave the container's snapshot")
+    .action(async (ids: string[], opts: { keepSnapshot?: boolean }) => {
+      const client = globals().client();
+      const records = client.service(Containers);
       for (const id of ids) {
         try {
-          await client.delete({ id });
+          const { container } = await records.get({ id });
+          // The record goes first: were that refused, the snapshot is still there for it.
+          await records.delete({ id });
+          if (!opts.keepSnapshot && container?.snapshotKey)
+            await removeSnapshot(client, container.snapshotter, container.snapshotKey);
           process.stdout.write(`${id}\n`);
         } catch (err) {
           process.exitCode = 1;
