@@ -121,7 +121,7 @@ describe("berthd", () => {
 
   test("services not implemented yet answer Unimplemented", async () => {
     const c = d.client("default");
-    await assert.rejects(c.service(Tasks).metrics({}), code(Code.Unimplemented));
+    await assert.rejects(c.service(Tasks).checkpoint({ containerId: "x" }), code(Code.Unimplemented));
   });
 
   test("a message over the receive limit is refused and the server keeps serving", async () => {

@@ -123,11 +123,11 @@ describe("containerd-shim-berth-v2 protocol", () => {
         assert.match(messageOf(err), /container conn not found/);
         return true;
       });
-      await assert.rejects(task.stats({ id: "conn" }), (err) => {
+      await assert.rejects(task.checkpoint({ id: "conn" }), (err) => {
         assert.equal(codeOf(err), Code.Unimplemented);
         assert.match(
           messageOf(err),
-          /containerd-shim-berth-v2: containerd\.task\.v2\.Task\/Stats is not implemented/,
+          /containerd-shim-berth-v2: containerd\.task\.v2\.Task\/Checkpoint is not implemented/,
         );
         return true;
       });
