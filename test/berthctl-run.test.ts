@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { BERTHCTL, type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
-import { buildImage, writeOciArchive } from "./support/images.js";
+import { runnableImage, writeOciArchive } from "./support/images.js";
 
 const exec = promisify(execFile);
 const NS = "berthctlrun";
@@ -47,24 +47,7 @@ describe("berthctl run, containers create and tasks", () => {
 
   before(async () => {
     d = await startBerthd({ config: GC_ON_DEMAND_CONFIG });
-    const image = await buildImage({
-      compression: "gzip",
-      layers: [
-        [
-          { name: "bin/", type: "directory" },
-          { name: "bin/busybox", data: readFileSync("/bin/busybox"), mode: 0o755 },
-          ...["sh", "echo", "sleep", "true", "id", "pwd", "stty", "test"].map((name) => ({
-            name: `bin/${name}`,
-            type: "symlink" as const,
-            linkname: "busybox",
-          })),
-          { name: "etc/", type: "directory" },
-          { name: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\n" },
-          { name: "etc/group", data: "root:x:0:\n" },
-          { name: "tmp/", type: "directory", mode: 0o1777 },
-        ],
-      ],
-    });
+    const image = await runnableImage();
     await writeOciArchive(join(d.dir, "bb.tar"), image, { name: IMAGE });
     await berthctl("images", "import", join(d.dir, "bb.tar"));
   });

@@ -17,24 +17,13 @@ import {
 } from "../../src/cmd/containerd-shim-berth-v2/address.js";
 import { DEFAULT_RUNC_ROOT } from "../../src/cmd/containerd-shim-berth-v2/bundle.js";
 import { type Containerd, startContainerd } from "../support/containerd.js";
-import { buildImage, type Entry, writeOciArchive } from "../support/images.js";
+import { runnableImage, writeOciArchive } from "../support/images.js";
 import { awaitGone, SHIM, stopAll } from "../support/shim.js";
 
 const exec = promisify(execFile);
 const IMAGE = "docker.io/library/berth-shim-compat:latest";
 const NS = "shimcompat";
 const RUNTIME = ["--runtime", "io.containerd.berth.v2"];
-
-/** One layer: busybox, and the applets the tests run as symlinks to it on the image's PATH. */
-const LAYER: Entry[] = [
-  { name: "bin/", type: "directory" },
-  { name: "bin/busybox", data: readFileSync("/bin/busybox"), mode: 0o755 },
-  ...["sh", "echo", "sleep"].map((name) => ({
-    name: `bin/${name}`,
-    type: "symlink" as const,
-    linkname: "busybox",
-  })),
-];
 
 describe("containerd runs containers through berth's shim", () => {
   let dir: string;
@@ -68,7 +57,7 @@ describe("containerd runs containers through berth's shim", () => {
     process.env["PATH"] = `${dirname(process.execPath)}:${bin}:${savedPath}`;
     containerd = await startContainerd(join(dir, "containerd"));
     const archive = join(dir, "image.tar");
-    await writeOciArchive(archive, await buildImage({ layers: [LAYER] }), {
+    await writeOciArchive(archive, await runnableImage(), {
       name: IMAGE,
     });
     await ctr("images", "import", archive);

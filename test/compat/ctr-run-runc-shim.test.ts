@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "../support/daemon.js";
-import { buildImage, writeOciArchive } from "../support/images.js";
+import { runnableImage, writeOciArchive } from "../support/images.js";
 
 const exec = promisify(execFile);
 const NS = "runshim";
@@ -40,23 +40,7 @@ describe("ctr run against berthd through containerd-shim-runc-v2 and berth's shi
 
   before(async () => {
     d = await startBerthd({ config: GC_ON_DEMAND_CONFIG });
-    const image = await buildImage({
-      compression: "gzip",
-      layers: [
-        [
-          { name: "bin/", type: "directory" },
-          { name: "bin/busybox", data: readFileSync("/bin/busybox"), mode: 0o755 },
-          ...["sh", "echo", "sleep", "true"].map((name) => ({
-            name: `bin/${name}`,
-            type: "symlink" as const,
-            linkname: "busybox",
-          })),
-          { name: "etc/", type: "directory" },
-          { name: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\n" },
-          { name: "etc/group", data: "root:x:0:\n" },
-        ],
-      ],
-    });
+    const image = await runnableImage();
     await writeOciArchive(join(d.dir, "bb.tar"), image, { name: IMAGE });
     await ctr("images", "import", join(d.dir, "bb.tar"));
   });

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Tasks } from "../../src/api/services/tasks/v1/tasks_pb.js";
 import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "../support/daemon.js";
-import { buildImage, writeOciArchive } from "../support/images.js";
+import { runnableImage, writeOciArchive } from "../support/images.js";
 
 const exec = promisify(execFile);
 const NS = "tasksvc";
@@ -71,23 +71,7 @@ describe("ctr tasks exec/ps/pause/resume/metrics against berthd through containe
 
   before(async () => {
     d = await startBerthd({ config: GC_ON_DEMAND_CONFIG });
-    const image = await buildImage({
-      compression: "gzip",
-      layers: [
-        [
-          { name: "bin/", type: "directory" },
-          { name: "bin/busybox", data: readFileSync("/bin/busybox"), mode: 0o755 },
-          ...["sh", "echo", "sleep", "true", "cat", "stty"].map((name) => ({
-            name: `bin/${name}`,
-            type: "symlink" as const,
-            linkname: "busybox",
-          })),
-          { name: "etc/", type: "directory" },
-          { name: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\n" },
-          { name: "etc/group", data: "root:x:0:\n" },
-        ],
-      ],
-    });
+    const image = await runnableImage();
     await writeOciArchive(join(d.dir, "bb.tar"), image, { name: IMAGE });
     await ctr("images", "import", join(d.dir, "bb.tar"));
     await ctr("run", "-d", IMAGE, "t1", "sleep", "60");

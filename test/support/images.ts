@@ -352,3 +352,31 @@ export async function writeDockerArchive(
   });
   await writeArchive(path, files);
 }
+
+/** The applets runnable images link to busybox (the commands tests run in containers). */
+const RUN_APPLETS = ["sh", "echo", "sleep", "true", "cat", "id", "pwd", "stty", "test"];
+
+/**
+ * A one-layer image to run containers from: busybox with its applets on PATH, root in
+ * /etc/passwd and /etc/group, and a /tmp.
+ */
+export function runnableImage(): Promise<BuiltImage> {
+  return buildImage({
+    compression: "gzip",
+    layers: [
+      [
+        { name: "bin/", type: "directory" },
+        { name: "bin/busybox", data: readFileSync("/bin/busybox"), mode: 0o755 },
+        ...RUN_APPLETS.map((name) => ({
+          name: `bin/${name}`,
+          type: "symlink" as const,
+          linkname: "busybox",
+        })),
+        { name: "etc/", type: "directory" },
+        { name: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\n" },
+        { name: "etc/group", data: "root:x:0:\n" },
+        { name: "tmp/", type: "directory", mode: 0o1777 },
+      ],
+    ],
+  });
+}
