@@ -304,10 +304,11 @@ describe("pull", () => {
   test("downloads run at most maxConcurrentDownloads at once", async () => {
     const many = await buildImage({ layers: smallLayers("many", 7) });
     await pushImage(await resolver.pusher(`${registry.host}/test/many`), many);
-    for (const limit of [1, 3]) {
+    /** A slow resolver that records the most downloads it had at once. */
+    const counted = () => {
       let active = 0;
       let most = 0;
-      const slow = countingResolver(
+      const resolver = countingResolver(
         () => {
           active++;
           most = Math.max(most, active);
@@ -315,14 +316,18 @@ describe("pull", () => {
         () => active--,
         30,
       );
+      return { resolver, most: () => most };
+    };
+    for (const limit of [1, 3]) {
+      const slow = counted();
       const events: PullProgress[] = [];
       await pullInto(`c${limit}`, `${registry.host}/test/many:latest`, {
-        resolver: slow,
+        resolver: slow.resolver,
         maxConcurrentDownloads: limit,
         unpack: SN,
         progress: (p) => events.push(p),
       });
-      assert.equal(most, limit, `limit ${limit}`);
+      assert.equal(slow.most(), limit, `limit ${limit}`);
       // Applies overlap downloads: the bottom layer is applied before the top one is fetched.
       const at = (status: string, digest: string) =>
         events.findIndex((e) => e.status === status && e.descriptor?.digest === digest);
@@ -330,18 +335,9 @@ describe("pull", () => {
       assert.ok(await snapshotExists(`c${limit}`, chainIds(many.diffIds)[6]!));
     }
     // The default is containerd's 3.
-    let active = 0;
-    let most = 0;
-    const slow = countingResolver(
-      () => {
-        active++;
-        most = Math.max(most, active);
-      },
-      () => active--,
-      30,
-    );
-    await pullInto("cdef", `${registry.host}/test/many:latest`, { resolver: slow });
-    assert.equal(most, 3);
+    const slow = counted();
+    await pullInto("cdef", `${registry.host}/test/many:latest`, { resolver: slow.resolver });
+    assert.equal(slow.most(), 3);
   });
 
   test("a corrupted layer: refused, no image, nothing half-written; GC then takes what the lease held", async () => {

@@ -192,3 +192,15 @@ test("a writer that hashes at commit: no running digest, the same blob, a wrong 
     (e) => hasCode(Code.FailedPrecondition)(e) && /unexpected commit digest/.test(String(e)),
   );
 });
+
+test("a writer hashing at commit forgets a digest it computed once the data changes", async () => {
+  const a = randomBytes(4096);
+  const b = randomBytes(4096);
+  const w = await store.openWriter(store.lock("at-commit-again"), 0, { hashAtCommit: true });
+  await w.write(a);
+  assert.equal(await w.digestAsync(), sha(a));
+  await w.truncate(0);
+  await w.write(b);
+  assert.equal(await w.digestAsync(), sha(b));
+  assert.equal(await w.commit(b.length, sha(b)), sha(b));
+});

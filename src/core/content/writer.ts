@@ -34,6 +34,8 @@ export interface WriterOptions {
 
 export class IngestWriter {
   private broken: unknown;
+  /** The data file's digest as digestAsync computed it; forgotten by any write or truncate. */
+  private fileDigest: { algorithm: DigestAlgorithm; digest: string } | undefined;
 
   private constructor(
     private readonly dir: string,
@@ -123,13 +125,18 @@ export class IngestWriter {
   /** The digest of everything written so far, in algorithm; call between writes. */
   async digestAsync(algorithm: DigestAlgorithm = "sha256"): Promise<string> {
     if (this.hash !== undefined && algorithm === "sha256") return this.digest();
-    return (await digestFile(ingestFiles(this.dir).data, algorithm)).digest;
+    // The file is hashed once for a given length (a caller's check, then the commit's).
+    if (this.fileDigest?.algorithm === algorithm) return this.fileDigest.digest;
+    const { digest } = await digestFile(ingestFiles(this.dir).data, algorithm);
+    this.fileDigest = { algorithm, digest };
+    return digest;
   }
 
   /** Appends data (one buffer, or several in one system call) at the current offset; hashing overlaps the disk write. */
   async write(data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const fh = this.usable("write");
     const at = this.offset;
+    this.fileDigest = undefined;
     const chunks = data instanceof Uint8Array ? [data] : data;
     const written = writeFully(fh, chunks, at);
     let length = 0;
@@ -152,6 +159,7 @@ export class IngestWriter {
   async truncate(size: number): Promise<void> {
     if (size !== 0) throw failedPrecondition(`truncate to ${size}: only truncation to 0 is supported`);
     const fh = this.usable("truncate");
+    this.fileDigest = undefined;
     await fh.truncate(0);
     if (this.hash !== undefined) this.hash = createHash("sha256");
     this.offset = 0;

@@ -237,7 +237,6 @@ class PullRun {
   /** One download (or presence check) per digest. */
   private readonly blobs = new Map<string, Promise<void>>();
   private readonly fetched: string[] = [];
-  private readonly downloaded = new Set<string>();
   private readonly existing: string[] = [];
   private fetcher!: PullFetcher;
   private name = "";
@@ -412,7 +411,7 @@ class PullRun {
       platform: target.platform,
       signal: this.signal,
       // What this pull downloaded was checked against its digest as it was committed.
-      blobVerified: (digest) => this.downloaded.has(digest),
+      blobVerified: (digest) => this.fetched.includes(digest),
       layerReady: async (i) => {
         // A layer below start whose snapshot went away meanwhile is fetched now.
         const layer = image.layers[i]!.blob;
@@ -458,7 +457,6 @@ class PullRun {
       const written = await this.limiter.run(() => this.write(desc), this.signal);
       if (written) {
         this.fetched.push(desc.digest);
-        this.downloaded.add(desc.digest);
         this.progress({ status: "done", descriptor: desc, offset: total, total });
         break;
       }
@@ -511,10 +509,11 @@ class PullRun {
     }
   }
 
-  /** The distribution source label of a blob new to the store (none if too long). */
-  private sourceLabels(): Record<string, string> {
-    if (Buffer.byteLength(this.sourceLabel) + Buffer.byteLength(this.sourceRepo) > MAX_LABEL_SIZE) return {};
-    return { [this.sourceLabel]: this.sourceRepo };
+  /** The distribution source label with value (the repository for a blob new to the store); none if too long. */
+  private sourceLabels(value = this.sourceRepo): Record<string, string> {
+    // containerd skips a label that would be too long rather than failing the pull.
+    if (Buffer.byteLength(this.sourceLabel) + Buffer.byteLength(value) > MAX_LABEL_SIZE) return {};
+    return { [this.sourceLabel]: value };
   }
 
   /** containerd.io/distribution.source.<host> gets the repository added, as containerd's pull does. */
@@ -523,9 +522,8 @@ class PullRun {
     const info = await content.info(desc.digest);
     const value = appendSource(info.labels[this.sourceLabel], this.sourceRepo);
     if (value === info.labels[this.sourceLabel]) return;
-    // containerd skips a label that would be too long rather than failing the pull.
-    if (Buffer.byteLength(this.sourceLabel) + Buffer.byteLength(value) > MAX_LABEL_SIZE) return;
-    await content.setLabels(desc.digest, { [this.sourceLabel]: value });
+    const labels = this.sourceLabels(value);
+    if (this.sourceLabel in labels) await content.setLabels(desc.digest, labels);
   }
 }
 

@@ -18,8 +18,7 @@ import { after, describe, test } from "node:test";
 import { ReadStream } from "node:tty";
 import { busyboxRootfs, removeCgroupParent, writeBundle } from "../../../../test/support/bundle.js";
 import { Code } from "../../../pkg/errdefs/errdefs.js";
-import { getWinsize, setWinsize } from "../../../pkg/sys/index.js";
-import { declare } from "../../../pkg/sys/libc.js";
+import { getWinsize, setChildSubreaper, setWinsize, WNOHANG, waitid } from "../../../pkg/sys/index.js";
 import { ConsoleSocket, OciRuntime, RuntimeError, readPidFile } from "./index.js";
 
 const base = mkdtempSync(join(tmpdir(), "berth-runc-test-"));
@@ -27,25 +26,15 @@ const cgroupParent = `berth-runc-test-${process.pid}`;
 const cgroupRoot = "/sys/fs/cgroup";
 
 // Container init processes are reparented to this process (a child subreaper) once the runtime's
-// create returns, so their exit status can be read with waitpid, as the shim will.
-const PR_SET_CHILD_SUBREAPER = 36;
-declare(
-  "int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)",
-)(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-const waitpidFn = declare("int waitpid(int pid, _Out_ int *status, int options)");
-const WNOHANG = 1;
+// create returns, so their exit status can be read with waitid, as the shim will.
+setChildSubreaper(true);
 
 /** Waits (polling, WNOHANG) for pid to exit; returns its exit code, or 128+signal. */
 async function waitExit(pid: number, timeoutMs = 10_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const status = [0];
-    const r = waitpidFn(pid, status, WNOHANG);
-    if (r === pid) {
-      const s = status[0]!;
-      return (s & 0x7f) === 0 ? (s >> 8) & 0xff : 128 + (s & 0x7f);
-    }
-    if (r === -1) throw new Error(`waitpid ${pid} failed`);
+    const exit = waitid(pid, WNOHANG);
+    if (exit !== undefined) return exit.status;
     if (Date.now() > deadline) throw new Error(`pid ${pid} did not exit`);
     await new Promise((r) => setTimeout(r, 20));
   }
