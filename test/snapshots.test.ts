@@ -172,6 +172,9 @@ describe("snapshots service", () => {
     const target = await sn("prepare", "--target", "/mnt/t", "child", "base");
     assert.match(target, /^mount -t bind \S+ \/mnt\/t -o rbind,rw$/m);
     await sn("view", "look", "base");
+    // A view (as ctr makes it) has no gc.root: unreferenced, a scheduled collection could take it
+    // before the rm below (this daemon's collector still runs on its interval once it has run).
+    await sn("label", "look", `containerd.io/gc.root=${new Date().toISOString()}`);
     assert.match(
       await sn("ls"),
       /^KEY\s+PARENT\s+KIND\n(?=[\s\S]*^base\s+Committed$)(?=[\s\S]*^child\s+base\s+Active$)(?=[\s\S]*^look\s+base\s+View$)/m,
