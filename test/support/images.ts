@@ -354,7 +354,11 @@ export async function writeDockerArchive(
 }
 
 /** The applets runnable images link to busybox (the commands tests run in containers). */
-const RUN_APPLETS = ["sh", "echo", "sleep", "true", "cat", "id", "pwd", "stty", "test"];
+const RUN_APPLETS = [
+  ...["sh", "echo", "sleep", "true", "false", "cat", "id", "pwd", "stty", "test", "env", "hostname"],
+  ...["ls", "ps", "head", "tail", "touch", "mkdir", "rm", "grep", "wc", "uname", "date", "readlink"],
+  ...["stat", "dd", "mount", "kill", "top", "printf", "seq", "yes", "free", "df"],
+];
 
 /**
  * A one-layer image to run containers from: busybox with its applets on PATH, root in

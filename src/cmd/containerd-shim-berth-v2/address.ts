@@ -4,16 +4,11 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { GROUP_ANNOTATIONS, GROUP_ENV } from "../../core/runtime/v2/berth-shim.js";
 import { invalidArgument, messageOf } from "../../pkg/errdefs/errdefs.js";
 
 /** Short on purpose: a unix socket path has room for 107 bytes, and the name takes 64. */
 export const DEFAULT_SOCKET_DIR = "/run/berth/s";
-
-/**
- * The annotations that put containers in one shim, first found wins: runc-v2's own group
- * label, then the pod sandbox id CRI sets on every container of a pod.
- */
-export const GROUP_ANNOTATIONS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"] as const;
 
 export function socketAddress(
   socketDir: string,
@@ -32,7 +27,10 @@ export function socketPath(address: string): string {
   return address.startsWith("unix://") ? address.slice("unix://".length) : address;
 }
 
-/** The shim group of the container whose bundle is `bundle`: a group annotation, else its id. */
+/**
+ * The shim group of the container whose bundle is `bundle`: a group annotation, else the
+ * daemon's policy group from the environment, else the container's id.
+ */
 export async function shimGroup(bundle: string, id: string): Promise<string> {
   const path = join(bundle, "config.json");
   let spec: { annotations?: Record<string, unknown> };
@@ -45,5 +43,5 @@ export async function shimGroup(bundle: string, id: string): Promise<string> {
     const value = spec?.annotations?.[key];
     if (typeof value === "string" && value !== "") return value;
   }
-  return id;
+  return process.env[GROUP_ENV] || id;
 }

@@ -17,6 +17,7 @@ const FORWARD_TIMEOUT_MS = 5_000;
 export class EventPublisher {
   private connection: Promise<TtrpcConnection> | undefined;
   private queue: Promise<void> = Promise.resolve();
+  private pending = 0;
 
   constructor(
     /** The daemon's ttrpc address; empty when the shim was started without one. */
@@ -27,9 +28,15 @@ export class EventPublisher {
 
   /** Queues the event on topic; the returned promise settles once it was sent or given up. */
   publish(topic: string, event: Message): Promise<void> {
-    const sent = this.queue.then(() => this.forward(topic, event));
+    this.pending++;
+    const sent = this.queue.then(() => this.forward(topic, event)).finally(() => this.pending--);
     this.queue = sent;
     return sent;
+  }
+
+  /** Whether every event published so far was sent or given up. */
+  get idle(): boolean {
+    return this.pending === 0;
   }
 
   private async forward(topic: string, event: Message): Promise<void> {

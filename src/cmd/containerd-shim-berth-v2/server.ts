@@ -1,9 +1,12 @@
 // The long-lived shim: a ttrpc server on the group's socket serving the Task service, until
-// Shutdown (with no tasks left) or SIGTERM/SIGINT, after which its socket is gone.
+// Shutdown (with no tasks left), SIGTERM/SIGINT or, when the daemon asked for it, an idle spell
+// with no containers; after which its socket is gone.
+import { unlinkSync } from "node:fs";
 import { chmod, mkdir, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Task } from "../../api/runtime/task/v2/shim_pb.js";
 import { Reaper } from "../../core/runtime/reaper.js";
+import { IDLE_EXIT_ENV } from "../../core/runtime/v2/berth-shim.js";
 import { hasErrno } from "../../pkg/sys/libc.js";
 import { TtrpcServer } from "../../pkg/ttrpc/index.js";
 import { isSocketLive } from "../../pkg/unixsocket/listen.js";
@@ -58,6 +61,25 @@ export async function serve(flags: ShimFlags): Promise<void> {
     logger.error({ err, socket: path }, "shim cannot listen");
     report(readyFd, { state: "failed", error: `listen on ${path}: ${(err as Error).message}` });
     process.exit(1);
+  }
+  const idleExitMs = Number(process.env[IDLE_EXIT_ENV] ?? "");
+  if (idleExitMs > 0) {
+    // Checked and acted on in one turn of the event loop: a Create that was read first keeps
+    // the shim; one still unread when the socket goes is never answered, and the daemon knows
+    // to start a new shim for it.
+    setInterval(
+      () => {
+        if (tasks.idleFor(Date.now()) < idleExitMs || !events.idle) return;
+        logger.info({ idleMs: idleExitMs }, "shim exiting: no containers left");
+        try {
+          unlinkSync(path);
+        } catch (err) {
+          if (!hasErrno(err, "ENOENT")) logger.warn({ err, path }, "removing the shim socket");
+        }
+        process.exit(0);
+      },
+      Math.min(5_000, Math.max(100, idleExitMs / 4)),
+    );
   }
   process.once("SIGTERM", () => void stop("SIGTERM"));
   process.once("SIGINT", () => void stop("SIGINT"));

@@ -62,8 +62,15 @@ export class TaskService {
   readonly tasks = new Map<string, InitProcess>();
   /** Ids being created: a second Create with the same id is refused while the first runs. */
   private readonly creating = new Set<string>();
+  /** When a container was last created or deleted here (or the shim started). */
+  private lastChange = Date.now();
 
   constructor(private readonly ctx: TaskServiceContext) {}
+
+  /** How long this shim has hosted no container, in ms; 0 while it hosts or creates one. */
+  idleFor(now: number): number {
+    return this.tasks.size > 0 || this.creating.size > 0 ? 0 : now - this.lastChange;
+  }
 
   private get(id: string): InitProcess {
     const task = this.tasks.get(id);
@@ -144,6 +151,7 @@ export class TaskService {
           task = await createInit(req, this.ctx);
         } finally {
           this.creating.delete(req.id);
+          this.lastChange = Date.now();
         }
         this.tasks.set(req.id, task);
         void task.exited.then((exit) =>
@@ -235,6 +243,7 @@ export class TaskService {
         const task = this.get(req.id);
         const exit = await task.delete();
         this.tasks.delete(task.id);
+        this.lastChange = Date.now();
         const exitedAt = timestampFromDate(exit.exitedAt);
         void events.publish(
           "/tasks/delete",

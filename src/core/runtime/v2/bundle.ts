@@ -1,8 +1,9 @@
 // A task's bundle as containerd's runtime v2 lays it out: `<state>/<ns>/<id>` holds config.json,
 // the rootfs mount point, the shim's log FIFO and whatever the shim writes (address, pid);
 // `<root>/<ns>/<id>` is the shim's persistent work directory, linked from the bundle as `work`.
+// The daemon adds what it needs to find the task's shim again after a restart.
 import { constants, openSync } from "node:fs";
-import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { validateIdentifier } from "../../../pkg/identifiers/identifiers.js";
 import { mknod, S_IFIFO } from "../../../pkg/sys/index.js";
@@ -49,6 +50,68 @@ export async function createBundle(
     throw err;
   }
   return b;
+}
+
+/** The shim's ttrpc address (`unix://...`), written by the shim's `start` (or by berthd for a shared shim). */
+export const ADDRESS_FILE = "address";
+/** The shim binary that serves the task, as containerd records a runtime given by path. */
+export const SHIM_BINARY_FILE = "shim-binary-path";
+/** berthd's shim group of the task when its grouping policy placed it (berth's own file). */
+export const SHIM_GROUP_FILE = "berth-shim-group";
+
+/** Writes a small file of the bundle whole or not at all: a reader never sees half of it. */
+export async function writeBundleFile(dir: string, name: string, content: string): Promise<void> {
+  const path = join(dir, name);
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, content, { mode: 0o644 });
+  await rename(tmp, path);
+}
+
+/** A small file of the bundle, or undefined when it is not there. */
+export async function readBundleFile(dir: string, name: string): Promise<string | undefined> {
+  try {
+    return (await readFile(join(dir, name), "utf8")).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** The bundles under a state directory: `<state>/<ns>/<id>`, hidden entries skipped. */
+export async function listBundles(state: string): Promise<Array<{ namespace: string; id: string }>> {
+  const found: Array<{ namespace: string; id: string }> = [];
+  for (const ns of await readdirOrEmpty(state)) {
+    if (!ns.isDirectory() || ns.name.startsWith(".")) continue;
+    for (const entry of await readdirOrEmpty(join(state, ns.name))) {
+      if (entry.isDirectory() && !entry.name.startsWith("."))
+        found.push({ namespace: ns.name, id: entry.name });
+    }
+  }
+  return found;
+}
+
+/** Removes the work directories under `root` (`<root>/<ns>/<id>`) of tasks not in `keep`. */
+export async function removeStrayWorkDirs(root: string, keep: ReadonlySet<string>): Promise<string[]> {
+  const removed: string[] = [];
+  for (const ns of await readdirOrEmpty(root)) {
+    if (!ns.isDirectory()) continue;
+    for (const entry of await readdirOrEmpty(join(root, ns.name))) {
+      if (keep.has(join(ns.name, entry.name))) continue;
+      const path = join(root, ns.name, entry.name);
+      await rm(path, { recursive: true, force: true });
+      removed.push(path);
+    }
+  }
+  return removed;
+}
+
+async function readdirOrEmpty(dir: string) {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
 }
 
 /**

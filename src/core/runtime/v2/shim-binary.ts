@@ -17,6 +17,8 @@ export interface ShimCommandConfig {
   /** The daemon executable, passed as -publish-binary. */
   publishBinary: string;
   debug?: boolean;
+  /** More environment for the shim (berth's own shim reads berthd's grouping policy there). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -93,6 +95,7 @@ function run(
           TTRPC_ADDRESS: cfg.ttrpcAddress,
           GRPC_ADDRESS: cfg.grpcAddress,
           NAMESPACE: cfg.namespace,
+          ...cfg.env,
         },
       },
       (err, stdout, stderr) => {

@@ -1,7 +1,6 @@
-// berthd's runtime v2 task manager: one shim per task, started with the runtime's shim binary
-// in the task's bundle and driven over ttrpc (containerd.task.v2.Task). Task records are kept in
-// memory only: after a berthd restart running shims are not reconnected yet.
-
+// berthd's runtime v2 task manager: tasks run by shims (started with the runtime's shim binary in
+// the task's bundle) and driven over ttrpc (containerd.task.v2.Task). Bundles on disk are the
+// record: after a restart `load` finds every task's shim again, or cleans up after it.
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -10,7 +9,20 @@ import { TaskDeleteSchema, TaskExitSchema } from "../../../api/events/task_pb.js
 import { type DeleteResponse, DeleteResponseSchema, Task } from "../../../api/runtime/task/v2/shim_pb.js";
 import type { Mount } from "../../../api/types/mount_pb.js";
 import type { Exchange } from "../../../core/events/exchange.js";
-import { type Bundle, createBundle, deleteBundle, openShimLog } from "../../../core/runtime/v2/bundle.js";
+import {
+  ADDRESS_FILE,
+  type Bundle,
+  bundlePaths,
+  createBundle,
+  deleteBundle,
+  listBundles,
+  openShimLog,
+  readBundleFile,
+  removeStrayWorkDirs,
+  SHIM_BINARY_FILE,
+  SHIM_GROUP_FILE,
+  writeBundleFile,
+} from "../../../core/runtime/v2/bundle.js";
 import {
   deleteShim,
   resolveShimBinary,
@@ -21,8 +33,12 @@ import {
 import { readPipe } from "../../../pkg/cio/fd-stream.js";
 import { alreadyExists, Code, codeOf, messageOf, notFound } from "../../../pkg/errdefs/errdefs.js";
 import type { Logger } from "../../../pkg/log/log.js";
-import { createTtrpcClient, type TtrpcClient, TtrpcConnection } from "../../../pkg/ttrpc/index.js";
+import { createTtrpcClient, TtrpcConnection } from "../../../pkg/ttrpc/index.js";
+import { type GroupPolicy, type PolicyPlacement, placeTask } from "./group-policy.js";
 import { withBerthRuncRoot } from "./runc-root.js";
+import { ShimInstance, ShimTask } from "./shim-instance.js";
+
+export { ShimTask };
 
 export interface TaskManagerOptions {
   root: string;
@@ -33,6 +49,7 @@ export interface TaskManagerOptions {
   publishBinary: string;
   /** The directory of the daemon's executable, where shims are looked for after PATH. */
   daemonDir?: string | undefined;
+  policy: GroupPolicy;
   events: Exchange;
   log: Logger;
 }
@@ -51,34 +68,18 @@ export interface CreateTaskOptions {
   terminal: boolean;
 }
 
-/** A task served by its shim. */
-export class ShimTask {
-  /** Set once the task is being deleted, so a closing connection is not taken for a dead shim. */
-  deleting = false;
-
-  constructor(
-    readonly namespace: string,
-    readonly id: string,
-    readonly bundle: Bundle,
-    readonly command: ShimCommandConfig,
-    readonly conn: TtrpcConnection,
-    readonly shim: TtrpcClient<typeof Task>,
-    private readonly log: Readable,
-  ) {}
-
-  /** Closes the connection and the shim's log. */
-  close(): void {
-    this.conn.close();
-    this.log.destroy();
-  }
-}
-
 const SHUTDOWN_TIMEOUT_MS = 3_000;
+/** How long a shim found on restart may take to connect and answer. */
+const LOAD_TIMEOUT_MS = 5_000;
 
 export class TaskManager {
   private readonly tasks = new Map<string, ShimTask>();
   /** Keys of tasks being created, so that a concurrent create of the same id fails. */
   private readonly creating = new Set<string>();
+  /** Connected shims by address: tasks of one group share one. */
+  private readonly shims = new Map<string, ShimInstance>();
+  /** The shared shim of each policy group, or its start in progress (one start at a time). */
+  private readonly shared = new Map<string, Promise<ShimInstance>>();
 
   constructor(private readonly opts: TaskManagerOptions) {}
 
@@ -110,25 +111,14 @@ export class TaskManager {
           throw alreadyExists(`task ${id}: bundle already exists`);
         throw err;
       }
-      const command: ShimCommandConfig = {
-        binary,
-        namespace,
-        id,
-        bundle: bundle.path,
-        grpcAddress: this.opts.grpcAddress,
-        ttrpcAddress: this.opts.ttrpcAddress,
-        publishBinary: this.opts.publishBinary,
-      };
-      const log = this.copyShimLog(openShimLog(bundle), id);
-      let conn: TtrpcConnection | undefined;
+      const placement = placeTask(this.opts.policy, binary, namespace, opts.spec);
+      const command = this.shimCommand(binary, namespace, id, bundle.path, placement);
+      let instance: ShimInstance | undefined;
       try {
+        await writeBundleFile(bundle.path, SHIM_BINARY_FILE, binary);
+        if (placement) await writeBundleFile(bundle.path, SHIM_GROUP_FILE, placement.key);
         const runtimeOptions = withBerthRuncRoot(opts.runtime, opts.runtimeOptions);
-        const options = runtimeOptions ? toBinary(AnySchema, runtimeOptions) : new Uint8Array();
-        const address = await startShim(command, options);
-        conn = await TtrpcConnection.connect(address);
-        const shim = createTtrpcClient(Task, conn);
-        const task = new ShimTask(namespace, id, bundle, command, conn, shim, log);
-        const res = await shim.create({
+        const request = {
           id,
           bundle: bundle.path,
           rootfs: opts.rootfs,
@@ -137,21 +127,26 @@ export class TaskManager {
           stdout: opts.stdout,
           stderr: opts.stderr,
           options: withBerthRuncRoot(opts.runtime, opts.taskOptions ?? opts.runtimeOptions),
-        });
+        };
+        const start = (reuse: boolean) => this.shimFor(command, bundle, runtimeOptions, placement, reuse);
+        instance = await start(true);
+        let res: { pid: number };
+        try {
+          res = await instance.client.create(request);
+        } catch (err) {
+          // A shared shim that exited idle as the request reached it never read the request.
+          if (placement === undefined || codeOf(err) !== Code.Unavailable) throw err;
+          instance = await start(false);
+          res = await instance.client.create(request);
+        }
+        const task = new ShimTask(namespace, id, bundle, command, instance);
+        instance.tasks.add(task);
         this.tasks.set(k, task);
-        void conn.closed.then(() => this.onShimGone(task));
         return { task, pid: res.pid };
       } catch (err) {
-        this.opts.log.warn(
-          { id, namespace, err: messageOf(err) },
-          "task create failed, cleaning up its shim",
-        );
-        if (conn) {
-          await shutdownShim(conn, id);
-          conn.close();
-        }
+        this.opts.log.warn({ id, namespace, err: messageOf(err) }, "task create failed, cleaning up");
+        if (instance) await this.releaseShim(instance, id);
         await this.cleanupShim(command).catch(() => {});
-        log.destroy();
         await deleteBundle(bundle);
         throw err;
       }
@@ -161,8 +156,8 @@ export class TaskManager {
   }
 
   /**
-   * Deletes the task in its shim, shuts the shim down and removes the bundle. A shim that is
-   * gone is cleaned up with the binary's `delete` command.
+   * Deletes the task in its shim, lets the shim go when it serves nothing else and removes the
+   * bundle. A shim that is gone is cleaned up with the binary's `delete` command.
    */
   async delete(namespace: string, id: string): Promise<DeleteResponse> {
     const task = this.get(namespace, id);
@@ -178,35 +173,166 @@ export class TaskManager {
       res = await this.cleanupShim(task.command);
     }
     this.tasks.delete(key(namespace, id));
-    await shutdownShim(task.conn, id);
-    task.close();
+    task.instance.tasks.delete(task);
+    await this.releaseShim(task.instance, id);
     await deleteBundle(task.bundle);
     return res;
   }
 
-  /** Closes every shim connection; the shims and their containers keep running. */
-  close(): void {
-    for (const t of this.tasks.values()) {
-      t.deleting = true;
-      t.close();
+  /**
+   * Finds every task under the state directory after a restart: connects to its shim and asks
+   * for it. A task whose shim is gone is cleaned up (its exit published); a bundle without a
+   * shim, or whose shim never got the task, is removed; shims left serving nothing are let go.
+   */
+  async load(): Promise<void> {
+    const bundles = await listBundles(this.opts.state);
+    await Promise.all(bundles.map((b) => this.loadTask(b.namespace, b.id)));
+    for (const instance of [...this.shims.values()]) {
+      if (instance.tasks.size === 0) await this.releaseShim(instance, "");
     }
-    this.tasks.clear();
+    const kept = new Set([...this.tasks.values()].map((t) => `${t.namespace}/${t.id}`));
+    for (const path of await removeStrayWorkDirs(this.opts.root, kept)) {
+      this.opts.log.info({ path }, "removed the work directory of a task that is gone");
+    }
+    if (bundles.length > 0) {
+      this.opts.log.info({ found: bundles.length, loaded: this.tasks.size }, "tasks loaded from their shims");
+    }
   }
 
-  /** The shim went away on its own: clean up after it and report the task's exit. */
-  private async onShimGone(task: ShimTask): Promise<void> {
-    if (task.deleting) return;
-    const { namespace, id } = task;
-    this.opts.log.warn({ id, namespace }, "shim disconnected, cleaning up after it");
+  /** Closes every shim connection; the shims and their containers keep running. */
+  close(): void {
+    for (const t of this.tasks.values()) t.deleting = true;
+    for (const s of this.shims.values()) s.close();
+    this.tasks.clear();
+    this.shims.clear();
+    this.shared.clear();
+  }
+
+  private shimCommand(
+    binary: string,
+    namespace: string,
+    id: string,
+    bundle: string,
+    placement: PolicyPlacement | undefined,
+  ): ShimCommandConfig {
+    return {
+      binary,
+      namespace,
+      id,
+      bundle,
+      grpcAddress: this.opts.grpcAddress,
+      ttrpcAddress: this.opts.ttrpcAddress,
+      publishBinary: this.opts.publishBinary,
+      ...(placement ? { env: placement.env } : {}),
+    };
+  }
+
+  /**
+   * The shim to create the task in. A task the policy places in a shared shim that is up gets it
+   * without running the binary (berthd writes the bundle's address file itself); otherwise the
+   * binary's `start` finds or launches the shim.
+   */
+  private async shimFor(
+    command: ShimCommandConfig,
+    bundle: Bundle,
+    runtimeOptions: Any | undefined,
+    placement: PolicyPlacement | undefined,
+    reuse: boolean,
+  ): Promise<ShimInstance> {
+    const options = runtimeOptions ? toBinary(AnySchema, runtimeOptions) : new Uint8Array();
+    if (!placement) return this.startShim(command, bundle, options, undefined);
+    const running = reuse ? this.shared.get(placement.key) : undefined;
+    if (running) {
+      const instance = await running.catch(() => undefined);
+      if (instance?.alive) {
+        await writeBundleFile(bundle.path, ADDRESS_FILE, `unix://${instance.address}`);
+        return instance;
+      }
+    }
+    const started = this.startShim(command, bundle, options, placement.key);
+    this.shared.set(placement.key, started);
+    started.catch(() => {
+      if (this.shared.get(placement.key) === started) this.shared.delete(placement.key);
+    });
+    return started;
+  }
+
+  /** Runs the binary's `start` in the bundle and connects to the shim it answers with. */
+  private async startShim(
+    command: ShimCommandConfig,
+    bundle: Bundle,
+    options: Uint8Array,
+    groupKey: string | undefined,
+  ): Promise<ShimInstance> {
+    const log = this.copyShimLog(openShimLog(bundle), command.id);
+    try {
+      const address = await startShim(command, options);
+      const existing = this.shims.get(address);
+      if (existing?.alive) {
+        // A shim of the task's group (an annotation) already served another task: it logs to
+        // that task's FIFO.
+        log.destroy();
+        return existing;
+      }
+      const instance = await this.connect(address, groupKey);
+      instance.addLog(log);
+      return instance;
+    } catch (err) {
+      log.destroy();
+      throw err;
+    }
+  }
+
+  private async connect(address: string, groupKey: string | undefined): Promise<ShimInstance> {
+    const conn = await TtrpcConnection.connect(address);
+    const instance = new ShimInstance(address, conn, groupKey);
+    this.shims.set(address, instance);
+    void conn.closed.then(() => this.onShimGone(instance));
+    return instance;
+  }
+
+  /**
+   * Lets a shim go once it serves no task: a shared shim stays up to be reused (it exits by
+   * itself when idle); any other is asked to shut down (it refuses while it has tasks).
+   */
+  private async releaseShim(instance: ShimInstance, id: string): Promise<void> {
+    if (instance.tasks.size > 0 || instance.groupKey !== undefined || !instance.alive) return;
+    await shutdownShim(instance, id);
+    if (instance.tasks.size === 0) this.forget(instance);
+  }
+
+  private forget(instance: ShimInstance): void {
+    instance.close();
+    if (this.shims.get(instance.address) === instance) this.shims.delete(instance.address);
+  }
+
+  /** The shim went away on its own: clean up after each of its tasks and report their exits. */
+  private async onShimGone(instance: ShimInstance): Promise<void> {
+    this.forget(instance);
+    if (instance.groupKey !== undefined) {
+      const shared = this.shared.get(instance.groupKey);
+      if (shared && (await shared.catch(() => undefined)) === instance) this.shared.delete(instance.groupKey);
+    }
+    const gone = [...instance.tasks].filter((t) => !t.deleting);
+    instance.tasks.clear();
+    await Promise.all(gone.map((t) => this.cleanupAfterDeadShim(t.namespace, t.id, t.bundle, t.command)));
+  }
+
+  private async cleanupAfterDeadShim(
+    namespace: string,
+    id: string,
+    bundle: Bundle,
+    command: ShimCommandConfig,
+  ): Promise<void> {
+    this.opts.log.warn({ id, namespace }, "shim is gone, cleaning up after it");
     this.tasks.delete(key(namespace, id));
     let res: DeleteResponse | undefined;
     try {
-      res = await this.cleanupShim(task.command);
+      res = await this.cleanupShim(command);
     } catch (err) {
       this.opts.log.warn({ id, namespace, err: messageOf(err) }, "cleanup after dead shim failed");
     }
-    task.close();
-    await deleteBundle(task.bundle).catch((err) =>
+    await deleteBundle(bundle).catch((err) =>
       this.opts.log.warn({ id, namespace, err: messageOf(err) }, "bundle removal failed"),
     );
     const exit = {
@@ -226,6 +352,72 @@ export class TaskManager {
     );
   }
 
+  /** Reconnects one bundle's task to its shim after a restart, or cleans up after it. */
+  private async loadTask(namespace: string, id: string): Promise<void> {
+    let bundle: Bundle;
+    try {
+      bundle = bundlePaths(this.opts.root, this.opts.state, namespace, id);
+    } catch (err) {
+      this.opts.log.warn({ namespace, id, err: messageOf(err) }, "ignoring a bundle with an invalid name");
+      return;
+    }
+    const log = this.opts.log.child({ namespace, id });
+    try {
+      const binary = await readBundleFile(bundle.path, SHIM_BINARY_FILE);
+      const address = await readBundleFile(bundle.path, ADDRESS_FILE);
+      if (!binary || !address?.startsWith("unix://")) {
+        // berthd stopped before the shim answered `start`: there is no task to find. A shim
+        // it launched meanwhile finds no task either and exits idle (berth's own shim).
+        log.info("removing the bundle of a task that was never started");
+        await deleteBundle(bundle);
+        return;
+      }
+      const groupKey = await readBundleFile(bundle.path, SHIM_GROUP_FILE);
+      const command = this.shimCommand(binary, namespace, id, bundle.path, undefined);
+      let instance = this.shims.get(address.slice("unix://".length));
+      if (!instance) {
+        try {
+          instance = await this.connectLoaded(address.slice("unix://".length), groupKey);
+        } catch (err) {
+          log.warn({ err: messageOf(err) }, "shim of a task is unreachable");
+          await this.cleanupAfterDeadShim(namespace, id, bundle, command);
+          return;
+        }
+      }
+      try {
+        await instance.client.state({ id }, { timeoutMs: LOAD_TIMEOUT_MS });
+      } catch (err) {
+        if (codeOf(err) === Code.NotFound) {
+          log.info("removing the bundle of a task its shim never created");
+          await deleteBundle(bundle);
+          return;
+        }
+        if (codeOf(err) === Code.Unavailable) {
+          await this.cleanupAfterDeadShim(namespace, id, bundle, command);
+          return;
+        }
+        log.warn({ err: messageOf(err) }, "shim did not answer for its task; keeping it");
+      }
+      const task = new ShimTask(namespace, id, bundle, command, instance);
+      instance.tasks.add(task);
+      instance.addLog(this.copyShimLog(openShimLog(bundle), id));
+      this.tasks.set(key(namespace, id), task);
+    } catch (err) {
+      log.error({ err: messageOf(err) }, "loading a task failed; removing its bundle");
+      await deleteBundle(bundle).catch(() => {});
+    }
+  }
+
+  /** Connects to a shim found on restart; a shared one becomes its group's shim again. */
+  private connectLoaded(address: string, groupKey: string | undefined): Promise<ShimInstance> {
+    const connecting = withTimeout(this.connect(address, groupKey), LOAD_TIMEOUT_MS, `connect ${address}`);
+    if (groupKey !== undefined && !this.shared.has(groupKey)) {
+      this.shared.set(groupKey, connecting);
+      connecting.catch(() => this.shared.delete(groupKey));
+    }
+    return connecting;
+  }
+
   /** Runs the shim binary's `delete` in the bundle: it removes the container from the OCI runtime. */
   private async cleanupShim(command: ShimCommandConfig): Promise<DeleteResponse> {
     return fromBinary(DeleteResponseSchema, await deleteShim(command));
@@ -242,13 +434,21 @@ export class TaskManager {
 }
 
 /** Asks a shim to exit; one that is already gone or does not answer in time is left alone. */
-async function shutdownShim(conn: TtrpcConnection, id: string): Promise<void> {
-  if (conn.isClosed) return;
+async function shutdownShim(instance: ShimInstance, id: string): Promise<void> {
+  if (!instance.alive) return;
   try {
-    await createTtrpcClient(Task, conn).shutdown({ id }, { timeoutMs: SHUTDOWN_TIMEOUT_MS });
+    await createTtrpcClient(Task, instance.conn).shutdown({ id }, { timeoutMs: SHUTDOWN_TIMEOUT_MS });
   } catch {
     // The shim closes the connection as it exits; either way it is going away.
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 const key = (namespace: string, id: string) => `${namespace}\u0000${id}`;
