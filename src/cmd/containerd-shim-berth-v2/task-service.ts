@@ -1,7 +1,7 @@
 // The containerd.task.v2.Task service of the shim: containers' init processes and their exec
-// processes, run through the OCI runtime, with their events published to the daemon. Checkpoint
-// and Update are not done yet and answer Unimplemented, naming this shim so a caller can tell who
-// refused.
+// processes, run through the OCI runtime, with their events published to the daemon (OOM kills
+// in a container's memory cgroup among them). Checkpoint is not done yet and answers
+// Unimplemented, naming this shim so a caller can tell who refused.
 import { create, type DescMethod, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
@@ -10,6 +10,7 @@ import {
   TaskExecAddedSchema,
   TaskExecStartedSchema,
   TaskExitSchema,
+  TaskOOMSchema,
   TaskPausedSchema,
   TaskResumedSchema,
   TaskStartSchema,
@@ -33,6 +34,7 @@ import type { EventPublisher } from "./events.js";
 import { ExecProcess } from "./exec-process.js";
 import type { InitProcess, InitStatus } from "./init-process.js";
 import type { Logger } from "./log.js";
+import { OomWatcher } from "./oom.js";
 import { metricsFromStats } from "./stats.js";
 
 export type TaskHandlers = Partial<ServiceHandlers<typeof Task>>;
@@ -62,8 +64,14 @@ export class TaskService {
   readonly tasks = new Map<string, InitProcess>();
   /** Ids being created: a second Create with the same id is refused while the first runs. */
   private readonly creating = new Set<string>();
+  private readonly oom: OomWatcher;
 
-  constructor(private readonly ctx: TaskServiceContext) {}
+  constructor(private readonly ctx: TaskServiceContext) {
+    this.oom = new OomWatcher(
+      (id) => void ctx.events.publish("/tasks/oom", create(TaskOOMSchema, { containerId: id })),
+      ctx.logger,
+    );
+  }
 
   private get(id: string): InitProcess {
     const task = this.tasks.get(id);
@@ -146,6 +154,7 @@ export class TaskService {
           this.creating.delete(req.id);
         }
         this.tasks.set(req.id, task);
+        this.oom.watch(task.id, task.pid);
         void task.exited.then((exit) =>
           events.publish(
             "/tasks/exit",
@@ -234,6 +243,7 @@ export class TaskService {
         }
         const task = this.get(req.id);
         const exit = await task.delete();
+        this.oom.unwatch(task.id);
         this.tasks.delete(task.id);
         const exitedAt = timestampFromDate(exit.exitedAt);
         void events.publish(
@@ -257,6 +267,21 @@ export class TaskService {
       resume: async (req) => {
         await this.get(req.id).resume();
         void events.publish("/tasks/resumed", create(TaskResumedSchema, { containerId: req.id }));
+        return {};
+      },
+      update: async (req) => {
+        const task = this.get(req.id);
+        if (!req.resources) throw invalidArgument(`update of ${req.id}: resources are required`);
+        // As the runc shim: the Any's value is LinuxResources as JSON, whatever its type URL.
+        let resources: unknown;
+        try {
+          resources = JSON.parse(new TextDecoder().decode(req.resources.value));
+        } catch {
+          throw invalidArgument(`update of ${req.id}: resources are not valid JSON`);
+        }
+        if (typeof resources !== "object" || resources === null || Array.isArray(resources))
+          throw invalidArgument(`update of ${req.id}: resources are not a JSON object`);
+        await task.update(resources);
         return {};
       },
       closeIO: (req) => {
