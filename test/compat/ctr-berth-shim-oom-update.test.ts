@@ -1,7 +1,7 @@
 // TaskOOM and Update through berth's own shim (io.containerd.berth.v2) under berthd, driven by
 // containerd's ctr: a container that outgrows its memory limit is OOM-killed, `ctr events` prints
 // the /tasks/oom event the shim saw in its memory cgroup, the task exits 137; Update changes a
-// running container's memory limit in its cgroup.
+// running container's memory limit in its cgroup. Checkpoint is refused with CRIU's reason.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -9,10 +9,14 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { Task } from "../../src/api/runtime/task/v2/shim_pb.js";
 import { Tasks } from "../../src/api/services/tasks/v1/tasks_pb.js";
+import { codeOf, Code as ErrCode, messageOf } from "../../src/pkg/errdefs/errdefs.js";
+import { createTtrpcClient, TtrpcConnection } from "../../src/pkg/ttrpc/index.js";
 import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "../support/daemon.js";
 import { EventLines } from "../support/event-lines.js";
 import { runnableImage, writeOciArchive } from "../support/images.js";
+import { awaitGone } from "../support/shim.js";
 
 const exec = promisify(execFile);
 const NS = "berthoom";
@@ -26,7 +30,7 @@ function memoryCgroupFile(pid: number, file: string): string {
   return readFileSync(join("/sys/fs/cgroup/memory", path, file), "utf8").trim();
 }
 
-describe("berth's shim: TaskOOM and Update", () => {
+describe("berth's shim: TaskOOM, Update and Checkpoint", () => {
   let d: Daemon;
   const ctrRun = async (...args: string[]) => {
     try {
@@ -148,5 +152,44 @@ describe("berth's shim: TaskOOM and Update", () => {
       await ctrRun("tasks", "rm", "-f", "upd1");
       await ctrRun("containers", "rm", "upd1");
     }
+  });
+
+  test("Checkpoint is Unimplemented: berthd says why, berth's shim gives criu check's reason", async () => {
+    await ctr("run", "-d", "--runtime", RUNTIME, IMAGE, "ckpt1", "sleep", "60");
+    try {
+      await assert.rejects(d.client(NS).service(Tasks).checkpoint({ containerId: "ckpt1" }), (err) => {
+        assert.ok(err instanceof ConnectError);
+        assert.equal(Code[err.code], Code[Code.Unimplemented]);
+        assert.match(err.rawMessage, /checkpoint of task ckpt1 is not supported/);
+        return true;
+      });
+      const bundle = join(d.state, "io.containerd.runtime.v2.task", NS, "ckpt1");
+      const conn = await TtrpcConnection.connect(readFileSync(join(bundle, "address"), "utf8"));
+      try {
+        await assert.rejects(
+          createTtrpcClient(Task, conn).checkpoint({ id: "ckpt1", path: join(bundle, "img") }),
+          (err) => {
+            assert.equal(codeOf(err), ErrCode.Unimplemented);
+            assert.match(
+              messageOf(err),
+              /checkpoint of ckpt1 is not supported: it needs CRIU, and criu check fails here: .*Error/,
+            );
+            return true;
+          },
+        );
+      } finally {
+        conn.close();
+      }
+      assert.match(await ctr("tasks", "ls"), /^ckpt1\s+\d+\s+RUNNING/m);
+    } finally {
+      await ctrRun("tasks", "rm", "-f", "ckpt1");
+      await ctrRun("containers", "rm", "ckpt1");
+    }
+  });
+
+  test("no task of this suite is left, and no shim", async () => {
+    assert.equal(await ctr("tasks", "ls", "-q"), "");
+    // A shim leaves once its last task is deleted (Shutdown), just after answering.
+    await awaitGone(d.address);
   });
 });

@@ -1,8 +1,8 @@
 // The containerd.task.v2.Task service of the shim: containers' init processes and their exec
 // processes, run through the OCI runtime, with their events published to the daemon (OOM kills
-// in a container's memory cgroup among them). Checkpoint is not done yet and answers
-// Unimplemented, naming this shim so a caller can tell who refused.
-import { create, type DescMethod, toBinary } from "@bufbuild/protobuf";
+// in a container's memory cgroup among them). Checkpoint answers Unimplemented with CRIU's reason
+// (checkpoint.ts).
+import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   TaskCreateSchema,
@@ -15,20 +15,15 @@ import {
   TaskResumedSchema,
   TaskStartSchema,
 } from "../../api/events/task_pb.js";
-import { type ExecProcessRequest, Task } from "../../api/runtime/task/v2/shim_pb.js";
+import type { ExecProcessRequest, Task } from "../../api/runtime/task/v2/shim_pb.js";
 import { MetricsSchema } from "../../api/types/cgroups/v1/metrics_pb.js";
 import { Status } from "../../api/types/task/task_pb.js";
 import type { Reaper } from "../../core/runtime/reaper.js";
-import {
-  alreadyExists,
-  failedPrecondition,
-  invalidArgument,
-  notFound,
-  unimplemented,
-} from "../../pkg/errdefs/errdefs.js";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../../pkg/errdefs/errdefs.js";
 import { validateIdentifier } from "../../pkg/identifiers/identifiers.js";
 import type { ServiceHandlers } from "../../pkg/ttrpc/index.js";
 import { BERTH_VERSION } from "../../version.js";
+import { checkpointRefusal } from "./checkpoint.js";
 import { createInit } from "./create.js";
 import type { EventPublisher } from "./events.js";
 import { ExecProcess } from "./exec-process.js";
@@ -139,10 +134,8 @@ export class TaskService {
   }
 
   handlers(): TaskHandlers {
-    const handlers: Record<string, unknown> = {};
-    for (const method of Task.methods) handlers[method.localName] = notYet(method);
     const { events, logger } = this.ctx;
-    const implemented: TaskHandlers = {
+    return {
       create: async (req) => {
         if (this.tasks.has(req.id) || this.creating.has(req.id))
           throw alreadyExists(`container ${req.id} already exists in this shim`);
@@ -269,6 +262,9 @@ export class TaskService {
         void events.publish("/tasks/resumed", create(TaskResumedSchema, { containerId: req.id }));
         return {};
       },
+      checkpoint: async (req) => {
+        throw await checkpointRefusal(this.get(req.id).id);
+      },
       update: async (req) => {
         const task = this.get(req.id);
         if (!req.resources) throw invalidArgument(`update of ${req.id}: resources are required`);
@@ -313,14 +309,5 @@ export class TaskService {
         return {};
       },
     };
-    return { ...(handlers as TaskHandlers), ...implemented };
   }
-}
-
-function notYet(method: DescMethod): () => never {
-  return () => {
-    throw unimplemented(
-      `containerd-shim-berth-v2: ${method.parent.typeName}/${method.name} is not implemented yet`,
-    );
-  };
 }
