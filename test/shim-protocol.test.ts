@@ -1,7 +1,7 @@
 // The shim's runtime v2 command protocol, driven as containerd drives it, against the built
 // binary: `start` (one long-lived shim per group, its address printed and written to the
 // bundle; the 2.3 bootstrap protocol), the ttrpc Task service it serves (Connect, Shutdown,
-// Unimplemented for the rest), and `delete` after a shim was killed.
+// errors of bad requests), and `delete` after a shim was killed.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -104,7 +104,7 @@ describe("containerd-shim-berth-v2 protocol", () => {
     }
   });
 
-  test("Connect answers the shim's pid; bad requests get clear errors; undone methods answer Unimplemented, naming the shim", async () => {
+  test("Connect answers the shim's pid; bad requests get clear errors, calls on unknown containers NotFound", async () => {
     const address = await startShim("conn", bundle("conn"));
     const [pid] = processesWith(address.slice("unix://".length));
     const { conn, task } = await connect(address);
@@ -123,12 +123,14 @@ describe("containerd-shim-berth-v2 protocol", () => {
         assert.match(messageOf(err), /container conn not found/);
         return true;
       });
+      await assert.rejects(task.update({ id: "conn" }), (err) => {
+        assert.equal(codeOf(err), Code.NotFound);
+        assert.match(messageOf(err), /container conn not found/);
+        return true;
+      });
       await assert.rejects(task.checkpoint({ id: "conn" }), (err) => {
-        assert.equal(codeOf(err), Code.Unimplemented);
-        assert.match(
-          messageOf(err),
-          /containerd-shim-berth-v2: containerd\.task\.v2\.Task\/Checkpoint is not implemented/,
-        );
+        assert.equal(codeOf(err), Code.NotFound);
+        assert.match(messageOf(err), /container conn not found/);
         return true;
       });
     } finally {

@@ -101,6 +101,13 @@ export class InitProcess {
     this.status = "running";
   }
 
+  /** New resource limits (an OCI LinuxResources object) for a container not yet stopped. */
+  async update(resources: object): Promise<void> {
+    if (this.status === "stopped" || this.status === "deleted")
+      throw failedPrecondition(`cannot update container ${this.id}: it is ${this.status}`);
+    await this.runtime.update(this.id, resources);
+  }
+
   async pids(): Promise<number[]> {
     return this.status === "stopped" || this.status === "deleted" ? [] : this.runtime.ps(this.id);
   }

@@ -1,8 +1,8 @@
 // The containerd.task.v2.Task service of the shim: containers' init processes and their exec
-// processes, run through the OCI runtime, with their events published to the daemon. Checkpoint
-// and Update are not done yet and answer Unimplemented, naming this shim so a caller can tell who
-// refused.
-import { create, type DescMethod, toBinary } from "@bufbuild/protobuf";
+// processes, run through the OCI runtime, with their events published to the daemon (OOM kills
+// in a container's memory cgroup among them). Checkpoint answers Unimplemented with CRIU's reason
+// (checkpoint.ts).
+import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   TaskCreateSchema,
@@ -10,29 +10,26 @@ import {
   TaskExecAddedSchema,
   TaskExecStartedSchema,
   TaskExitSchema,
+  TaskOOMSchema,
   TaskPausedSchema,
   TaskResumedSchema,
   TaskStartSchema,
 } from "../../api/events/task_pb.js";
-import { type ExecProcessRequest, Task } from "../../api/runtime/task/v2/shim_pb.js";
+import type { ExecProcessRequest, Task } from "../../api/runtime/task/v2/shim_pb.js";
 import { MetricsSchema } from "../../api/types/cgroups/v1/metrics_pb.js";
 import { Status } from "../../api/types/task/task_pb.js";
 import type { Reaper } from "../../core/runtime/reaper.js";
-import {
-  alreadyExists,
-  failedPrecondition,
-  invalidArgument,
-  notFound,
-  unimplemented,
-} from "../../pkg/errdefs/errdefs.js";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../../pkg/errdefs/errdefs.js";
 import { validateIdentifier } from "../../pkg/identifiers/identifiers.js";
 import type { ServiceHandlers } from "../../pkg/ttrpc/index.js";
 import { BERTH_VERSION } from "../../version.js";
+import { checkpointRefusal } from "./checkpoint.js";
 import { createInit } from "./create.js";
 import type { EventPublisher } from "./events.js";
 import { ExecProcess } from "./exec-process.js";
 import type { InitProcess, InitStatus } from "./init-process.js";
 import type { Logger } from "./log.js";
+import { OomWatcher } from "./oom.js";
 import { metricsFromStats } from "./stats.js";
 
 export type TaskHandlers = Partial<ServiceHandlers<typeof Task>>;
@@ -64,8 +61,14 @@ export class TaskService {
   private readonly creating = new Set<string>();
   /** When a container was last created or deleted here (or the shim started). */
   private lastChange = Date.now();
+  private readonly oom: OomWatcher;
 
-  constructor(private readonly ctx: TaskServiceContext) {}
+  constructor(private readonly ctx: TaskServiceContext) {
+    this.oom = new OomWatcher(
+      (id) => void ctx.events.publish("/tasks/oom", create(TaskOOMSchema, { containerId: id })),
+      ctx.logger,
+    );
+  }
 
   /** How long this shim has hosted no container, in ms; 0 while it hosts or creates one. */
   idleFor(now: number): number {
@@ -138,10 +141,8 @@ export class TaskService {
   }
 
   handlers(): TaskHandlers {
-    const handlers: Record<string, unknown> = {};
-    for (const method of Task.methods) handlers[method.localName] = notYet(method);
     const { events, logger } = this.ctx;
-    const implemented: TaskHandlers = {
+    return {
       create: async (req) => {
         if (this.tasks.has(req.id) || this.creating.has(req.id))
           throw alreadyExists(`container ${req.id} already exists in this shim`);
@@ -154,6 +155,7 @@ export class TaskService {
           this.lastChange = Date.now();
         }
         this.tasks.set(req.id, task);
+        this.oom.watch(task.id, task.pid);
         void task.exited.then((exit) =>
           events.publish(
             "/tasks/exit",
@@ -242,6 +244,7 @@ export class TaskService {
         }
         const task = this.get(req.id);
         const exit = await task.delete();
+        this.oom.unwatch(task.id);
         this.tasks.delete(task.id);
         this.lastChange = Date.now();
         const exitedAt = timestampFromDate(exit.exitedAt);
@@ -266,6 +269,24 @@ export class TaskService {
       resume: async (req) => {
         await this.get(req.id).resume();
         void events.publish("/tasks/resumed", create(TaskResumedSchema, { containerId: req.id }));
+        return {};
+      },
+      checkpoint: async (req) => {
+        throw await checkpointRefusal(this.get(req.id).id);
+      },
+      update: async (req) => {
+        const task = this.get(req.id);
+        if (!req.resources) throw invalidArgument(`update of ${req.id}: resources are required`);
+        // As the runc shim: the Any's value is LinuxResources as JSON, whatever its type URL.
+        let resources: unknown;
+        try {
+          resources = JSON.parse(new TextDecoder().decode(req.resources.value));
+        } catch {
+          throw invalidArgument(`update of ${req.id}: resources are not valid JSON`);
+        }
+        if (typeof resources !== "object" || resources === null || Array.isArray(resources))
+          throw invalidArgument(`update of ${req.id}: resources are not a JSON object`);
+        await task.update(resources);
         return {};
       },
       closeIO: (req) => {
@@ -297,14 +318,5 @@ export class TaskService {
         return {};
       },
     };
-    return { ...(handlers as TaskHandlers), ...implemented };
   }
-}
-
-function notYet(method: DescMethod): () => never {
-  return () => {
-    throw unimplemented(
-      `containerd-shim-berth-v2: ${method.parent.typeName}/${method.name} is not implemented yet`,
-    );
-  };
 }

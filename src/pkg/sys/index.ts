@@ -1,6 +1,7 @@
 // Syscalls Node.js lacks, as typed functions (koffi FFI onto libc, loaded on first use).
 
 export * from "./children.js";
+export * from "./eventfd.js";
 export * from "./fdpass.js";
 export { hasErrno, SysError } from "./libc.js";
 export * from "./mknod.js";

@@ -1,6 +1,7 @@
 // containerd.services.tasks.v1.Tasks over the runtime v2 task manager: the container record
 // gives the spec and runtime, the request the rootfs mounts and IO paths; calls on a task or
-// one of its exec'd processes go to its shim. Checkpoint is not served (Unimplemented).
+// one of its exec'd processes go to its shim. Checkpoint is refused (Unimplemented): berthd does
+// not take checkpoints (CRIU dumps into the content store), and berth's shim cannot either.
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Tasks } from "../../../api/services/tasks/v1/tasks_pb.js";
@@ -15,6 +16,7 @@ import {
   invalidArgument,
   messageOf,
   notFound,
+  unimplemented,
 } from "../../../pkg/errdefs/errdefs.js";
 import { parseFilters } from "../../../pkg/filters/filters.js";
 import { validateIdentifier } from "../../../pkg/identifiers/identifiers.js";
@@ -149,6 +151,12 @@ export const tasksService: PluginRegistration = {
             const res = await t.shim.pids({ id: t.id });
             // Each process's info (runc's ProcessDetails: its exec id) is passed on as it came.
             return { processes: res.processes.map((p) => ({ pid: p.pid, info: p.info })) };
+          },
+          checkpoint: (req, call) => {
+            const t = taskOf(requireNamespace(call), req.containerId);
+            throw unimplemented(
+              `checkpoint of task ${t.id} is not supported: berthd does not take checkpoints (they need CRIU)`,
+            );
           },
           update: async (req, call) => {
             const t = taskOf(requireNamespace(call), req.containerId);
