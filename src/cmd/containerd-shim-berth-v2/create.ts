@@ -14,7 +14,7 @@ import type { Reaper } from "../../core/runtime/reaper.js";
 import { ConsoleSocket, OciRuntime, readPidFile } from "../../core/runtime/runc/index.js";
 import { ConsoleIO, PipeIO, type ShimIOOptions, type StdioConfig } from "../../pkg/cio/index.js";
 import { invalidArgument, isNotFound, unimplemented } from "../../pkg/errdefs/errdefs.js";
-import { DEFAULT_RUNC_ROOT, INIT_PID_FILE, OPTIONS_FILE } from "./bundle.js";
+import { INIT_PID_FILE, OPTIONS_FILE, runcRoot } from "./bundle.js";
 import { type InitIO, InitProcess } from "./init-process.js";
 import type { Logger } from "./log.js";
 
@@ -58,7 +58,7 @@ export async function createInit(req: CreateTaskRequest, ctx: CreateContext): Pr
   }
   const runtime = new OciRuntime({
     binary: options.binaryName || "runc",
-    root: options.root || join(DEFAULT_RUNC_ROOT, ctx.namespace),
+    root: runcRoot(options.root, ctx.namespace),
     log: join(req.bundle, RUNTIME_LOG),
     systemdCgroup: options.systemdCgroup,
   });

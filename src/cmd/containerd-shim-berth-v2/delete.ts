@@ -15,7 +15,7 @@ import { isNotFound } from "../../pkg/errdefs/errdefs.js";
 import { hasErrno } from "../../pkg/sys/libc.js";
 import { isSocketLive } from "../../pkg/unixsocket/listen.js";
 import { socketPath } from "./address.js";
-import { ADDRESS_FILE, DEFAULT_RUNC_ROOT, INIT_PID_FILE, OPTIONS_FILE } from "./bundle.js";
+import { ADDRESS_FILE, INIT_PID_FILE, OPTIONS_FILE, runcRoot } from "./bundle.js";
 import type { ShimFlags } from "./flags.js";
 import type { Logger } from "./log.js";
 import { requireIdentity } from "./start.js";
@@ -29,7 +29,7 @@ export async function deleteBundle(flags: ShimFlags, logger: Logger): Promise<Ui
   const options = await runtimeOptions(bundle, logger);
   const runtime = new OciRuntime({
     binary: options?.binaryName || "runc",
-    root: options?.root || join(DEFAULT_RUNC_ROOT, flags.namespace),
+    root: runcRoot(options?.root, flags.namespace),
   });
   try {
     await runtime.delete(flags.id, { force: true });
