@@ -14,8 +14,8 @@
 //                address), PSS of shims per container, daemon RSS/PSS growth over the 20 starts.
 // Shims are counted apart from containers: one shim may host several containers.
 // BENCH_ONLY=<column key> limits the columns (berth, berth-runc, containerd).
-import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { type ChildProcess, execFile } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { runnableImage, writeOciArchive } from "../test/support/images.js";
@@ -39,6 +39,17 @@ const IMAGE = "docker.io/library/busybox:bench-run";
 // Unique per run: runc state roots (/run/containerd/runc/<ns>, /run/berth/runc/<ns>) are shared
 // with any other daemon on the host.
 const NS = `benchrun${process.pid}`;
+
+// Interrupted, the running column still tears down before exiting.
+let pendingTearDown: (() => Promise<void>) | undefined;
+let interrupted = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    console.error(`${signal}: cleaning up`);
+    interrupted = true;
+    void (pendingTearDown?.() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
 
 interface Column {
   key: string;
@@ -129,8 +140,17 @@ async function measure(column: Column): Promise<Figures> {
   mkdirSync(join(dir, "run"));
   const address = join(dir, "run", "d.sock");
   const proc = subject.start(join(dir, "run"), address);
-  const ctr = (...args: string[]) =>
+  const ctrAlways = (...args: string[]) =>
     exec("ctr", ["--address", address, "-n", NS, ...args], { timeout: 120_000, maxBuffer: 16 << 20 });
+  // Once interrupted, the measuring stops at its next command while the teardown runs.
+  const ctr = (...args: string[]) =>
+    interrupted ? Promise.reject(new Error("interrupted")) : ctrAlways(...args);
+  let torn: Promise<void> | undefined;
+  const tearDownOnce = () => {
+    torn ??= tearDown(column, dir, address, proc, ctrAlways);
+    return torn;
+  };
+  pendingTearDown = tearDownOnce;
   const runRm = (id: string) => ctr("run", "--rm", "--runtime", column.runtime, IMAGE, id, "true");
   try {
     await untilReady(address, proc);
@@ -180,24 +200,56 @@ async function measure(column: Column): Promise<Figures> {
       daemonPssGrowth: (after.pss - before.pss) / 1024,
     };
   } finally {
-    await cleanUp(column, address, ctr);
-    await stop(proc);
-    // Shims outlive their daemon; none of this run's may stay.
-    for (const pid of shimPids(column.shimBinary, address)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Gone already.
-      }
-    }
-    const runcRoot = join(column.runcRoot, NS);
-    if (existsSync(runcRoot)) {
-      for (const id of readdirSync(runcRoot))
-        await exec("runc", ["--root", runcRoot, "delete", "--force", id]).catch(() => {});
-      rmSync(runcRoot, { recursive: true, force: true });
-    }
-    await dropFilesystem(dir);
+    await tearDownOnce();
+    pendingTearDown = undefined;
   }
+}
+
+/**
+ * Everything one column's run leaves goes: its tasks and containers, the daemon, shims that
+ * outlive it, runc state, mounts and the filesystem.
+ */
+async function tearDown(
+  column: Column,
+  dir: string,
+  address: string,
+  proc: ChildProcess,
+  ctr: (...args: string[]) => Promise<{ stdout: string }>,
+): Promise<void> {
+  await cleanUp(column, address, ctr);
+  await stop(proc);
+  // Shims outlive their daemon; none of this run's may stay.
+  for (const pid of shimPids(column.shimBinary, address)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+  }
+  // Containers still in runc's state (their shim killed) go with runc itself: those whose rootfs
+  // is in this run's directory, under the namespace's root or (a shim that did not add the
+  // namespace) the root itself.
+  for (const root of [join(column.runcRoot, NS), column.runcRoot]) {
+    for (const id of existsSync(root) ? readdirSync(root) : []) {
+      try {
+        const state = JSON.parse(readFileSync(join(root, id, "state.json"), "utf8"));
+        if (!String(state.config?.rootfs).startsWith(`${dir}/`)) continue;
+      } catch {
+        continue;
+      }
+      await exec("runc", ["--root", root, "delete", "--force", id]).catch(() => {});
+    }
+  }
+  rmSync(join(column.runcRoot, NS), { recursive: true, force: true });
+  // runc leaves the namespace's parent cgroups (as under containerd); removed when empty.
+  for (const hierarchy of readdirSync("/sys/fs/cgroup")) {
+    try {
+      rmdirSync(join("/sys/fs/cgroup", hierarchy, NS));
+    } catch {
+      // Not there, or not empty.
+    }
+  }
+  await dropFilesystem(dir);
 }
 
 /** Removes every task and container of the benchmark's namespace while the daemon still runs. */
