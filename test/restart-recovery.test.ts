@@ -3,7 +3,7 @@
 // killed shim's tasks are reported exited and cleaned up; nothing is left behind afterwards.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
@@ -95,9 +95,10 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
       assert.equal(readFileSync(logOf(id), "utf8"), `before-${id}\nafter-${id}\n`);
     assert.equal(await ctr("tasks", "exec", "--exec-id", "e1", "b2", "echo", "exec-b2"), "exec-b2\n");
     assert.equal(await ctr("tasks", "exec", "--exec-id", "e1", "r2", "echo", "exec-r2"), "exec-r2\n");
+    // The TTY container's init still has its terminal.
     assert.equal(
-      await ctr("tasks", "exec", "--exec-id", "e1", "t1", "sh", "-c", "test -t 0 || echo no-tty"),
-      "",
+      await ctr("tasks", "exec", "--exec-id", "e1", "t1", "readlink", "/proc/1/fd/0"),
+      "/dev/pts/0\n",
     );
 
     const api = d.client(NS).service(Tasks);
@@ -146,5 +147,46 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
     assert.deepEqual(mountsUnder(d.state), []);
     assert.deepEqual(memoryCgroupsOf(NS), []);
     assert.deepEqual(shimProcesses(d.address), []);
+  });
+
+  test("kill -9 berthd at random points of run -d, many times: every bundle's task is listed, shims serve listed tasks or go, nothing is orphaned", async (t) => {
+    for (let i = 0; i < 12; i++) {
+      const id = `m${i}`;
+      const running = exec(
+        "ctr",
+        ["--address", d.address, "-n", NS, "run", "-d", "--runtime", BERTH, IMAGE, id, "sleep", "1000"],
+        { timeout: 30_000 },
+      ).catch(() => undefined);
+      // A first run -d launches the shared shim (slower), later ones reuse it: points all along.
+      await new Promise((r) => setTimeout(r, i < 4 ? 100 + Math.random() * 500 : 30 + Math.random() * 170));
+      await restart(0);
+      await running;
+      const listed = await tasks();
+      t.diagnostic(`${id}: ${listed.has(id) ? listed.get(id)!.status : "not created"}`);
+      for (const b of bundlesOf(d.state, NS)) assert.ok(listed.has(b), `bundle ${b} without a listed task`);
+      for (const m of mountsUnder(d.state)) {
+        assert.ok(
+          [...listed.keys()].some((id) => m.includes(`/${NS}/${id}/`)),
+          `mount ${m} of no listed task`,
+        );
+      }
+      for (const [id, t] of listed) {
+        assert.ok(["RUNNING", "CREATED"].includes(t.status), `${id} is ${t.status}`);
+        if (t.status === "RUNNING") {
+          assert.equal(await ctr("tasks", "exec", "--exec-id", `e${i}`, id, "echo", "ok"), "ok\n", id);
+        }
+      }
+    }
+    for (const id of (await tasks()).keys()) await ctr("tasks", "rm", "-f", id);
+    const containers = (await ctr("containers", "ls", "-q")).split("\n").filter((c) => c !== "");
+    for (const id of containers) await ctr("containers", "rm", id);
+    assert.deepEqual(bundlesOf(d.state, NS), []);
+    assert.deepEqual(mountsUnder(d.state), []);
+    assert.deepEqual(memoryCgroupsOf(NS), []);
+    assert.ok(
+      await eventually(() => shimProcesses(d.address).length === 0, IDLE_MS * 6),
+      `shims left: ${shimProcesses(d.address)}`,
+    );
+    assert.deepEqual(readdirSync(join(d.root, "io.containerd.runtime.v2.task", NS)), []);
   });
 });

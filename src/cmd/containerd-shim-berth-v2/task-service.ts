@@ -58,7 +58,7 @@ export class TaskService {
   /** The containers this shim hosts, by id; Shutdown is refused while any remain. */
   readonly tasks = new Map<string, InitProcess>();
   /** Ids being created: a second Create with the same id is refused while the first runs. */
-  private readonly creating = new Set<string>();
+  private readonly creating = new Map<string, Promise<InitProcess>>();
   /** When a container was last created or deleted here (or the shim started). */
   private lastChange = Date.now();
   private readonly oom: OomWatcher;
@@ -146,10 +146,11 @@ export class TaskService {
       create: async (req) => {
         if (this.tasks.has(req.id) || this.creating.has(req.id))
           throw alreadyExists(`container ${req.id} already exists in this shim`);
-        this.creating.add(req.id);
+        const creation = createInit(req, this.ctx);
+        this.creating.set(req.id, creation);
         let task: InitProcess;
         try {
-          task = await createInit(req, this.ctx);
+          task = await creation;
         } finally {
           this.creating.delete(req.id);
           this.lastChange = Date.now();
@@ -211,7 +212,10 @@ export class TaskService {
         );
         return { pid: task.pid };
       },
-      state: (req) => {
+      state: async (req) => {
+        // A daemon reconnecting after a restart asks while its Create may still be running
+        // here: the answer waits for the container rather than deny it exists.
+        await this.creating.get(req.id)?.catch(() => {});
         const task = this.process(req.id, req.execId);
         return {
           id: task.id,
