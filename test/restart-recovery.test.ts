@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Tasks } from "../src/api/services/tasks/v1/tasks_pb.js";
-import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
+import { type Daemon, RUNTIME_TEST_CONFIG, SHIM_IDLE_MS, startBerthd } from "./support/daemon.js";
 import { EventLines } from "./support/event-lines.js";
 import { runnableImage, writeOciArchive } from "./support/images.js";
 import { bundlesOf, eventually, memoryCgroupsOf, mountsUnder, shimProcesses } from "./support/leaks.js";
@@ -18,11 +18,6 @@ const NS = "recover";
 const IMAGE = "docker.io/library/bb:recover";
 const BERTH = "io.containerd.berth.v2";
 const RUNC = "io.containerd.runc.v2";
-const IDLE_MS = 1_000;
-export const RECOVERY_CONFIG = `${GC_ON_DEMAND_CONFIG}
-[plugins."io.containerd.runtime.v2.task"]
-  shim_idle_timeout = "${IDLE_MS}ms"
-`;
 
 interface TaskRow {
   pid: number;
@@ -46,11 +41,11 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
     d.proc.kill("SIGKILL");
     await d.stop();
     await new Promise((r) => setTimeout(r, downMs));
-    d = await startBerthd({ dir: d.dir, config: RECOVERY_CONFIG });
+    d = await startBerthd({ dir: d.dir, config: RUNTIME_TEST_CONFIG });
   };
 
   before(async () => {
-    d = await startBerthd({ config: RECOVERY_CONFIG });
+    d = await startBerthd({ config: RUNTIME_TEST_CONFIG });
     await writeOciArchive(join(d.dir, "bb.tar"), await runnableImage(), { name: IMAGE });
     await ctr("images", "import", join(d.dir, "bb.tar"));
   });
@@ -116,7 +111,7 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
     assert.deepEqual(mountsUnder(d.state), []);
     assert.deepEqual(memoryCgroupsOf(NS), []);
     assert.ok(
-      await eventually(() => shimProcesses(d.address).length === 0, IDLE_MS * 6),
+      await eventually(() => shimProcesses(d.address).length === 0, SHIM_IDLE_MS * 6),
       `shims left: ${shimProcesses(d.address)}`,
     );
   });
@@ -184,7 +179,7 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
     assert.deepEqual(mountsUnder(d.state), []);
     assert.deepEqual(memoryCgroupsOf(NS), []);
     assert.ok(
-      await eventually(() => shimProcesses(d.address).length === 0, IDLE_MS * 6),
+      await eventually(() => shimProcesses(d.address).length === 0, SHIM_IDLE_MS * 6),
       `shims left: ${shimProcesses(d.address)}`,
     );
     assert.deepEqual(readdirSync(join(d.root, "io.containerd.runtime.v2.task", NS)), []);

@@ -13,7 +13,7 @@ import { Task } from "../../src/api/runtime/task/v2/shim_pb.js";
 import { Tasks } from "../../src/api/services/tasks/v1/tasks_pb.js";
 import { codeOf, Code as ErrCode, messageOf } from "../../src/pkg/errdefs/errdefs.js";
 import { createTtrpcClient, TtrpcConnection } from "../../src/pkg/ttrpc/index.js";
-import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "../support/daemon.js";
+import { type Daemon, RUNTIME_TEST_CONFIG, SHIM_IDLE_MS, startBerthd } from "../support/daemon.js";
 import { EventLines } from "../support/event-lines.js";
 import { runnableImage, writeOciArchive } from "../support/images.js";
 import { awaitGone } from "../support/shim.js";
@@ -51,7 +51,7 @@ describe("berth's shim: TaskOOM, Update and Checkpoint", () => {
   };
 
   before(async () => {
-    d = await startBerthd({ config: GC_ON_DEMAND_CONFIG });
+    d = await startBerthd({ config: RUNTIME_TEST_CONFIG });
     const image = await runnableImage();
     await writeOciArchive(join(d.dir, "bb.tar"), image, { name: IMAGE });
     await ctr("images", "import", join(d.dir, "bb.tar"));
@@ -189,7 +189,7 @@ describe("berth's shim: TaskOOM, Update and Checkpoint", () => {
 
   test("no task of this suite is left, and no shim", async () => {
     assert.equal(await ctr("tasks", "ls", "-q"), "");
-    // A shim leaves once its last task is deleted (Shutdown), just after answering.
-    await awaitGone(d.address);
+    // The namespace's shared shim leaves by itself once it has been idle for a while.
+    await awaitGone(d.address, SHIM_IDLE_MS * 6);
   });
 });

@@ -22,6 +22,15 @@ export const GC_ON_DEMAND_CONFIG = `version = 3
   mutation_threshold = 1000000000
 `;
 
+/** How long berth's shared shims stay up with no container in tests that check they go. */
+export const SHIM_IDLE_MS = 1_000;
+
+/** GC_ON_DEMAND_CONFIG, with berth's shared shims leaving a second after their last container. */
+export const RUNTIME_TEST_CONFIG = `${GC_ON_DEMAND_CONFIG}
+[plugins."io.containerd.runtime.v2.task"]
+  shim_idle_timeout = "${SHIM_IDLE_MS}ms"
+`;
+
 export interface Daemon {
   dir: string;
   root: string;
