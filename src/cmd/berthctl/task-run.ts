@@ -103,12 +103,6 @@ export async function runAttached(
   try {
     io = await ClientIO.attach(fifos, { stdout: process.stdout, stderr: process.stderr });
     await createProcess(fifos);
-    // Stdin only once the shim holds its end: input that ended sooner would be closed, and
-    // the FIFO's buffer with it, before anyone read it.
-    input = await ClientIO.attach(fifos, {
-      stdin: process.stdin,
-      onStdinEnd: () => void tasks.closeIO({ containerId: id, execId, stdin: true }).catch(() => {}),
-    });
     const exited = tasks.wait({ containerId: id, execId }, NO_DEADLINE);
     exited.catch(() => {
       // Awaited below; a start failure is reported first.
@@ -116,6 +110,12 @@ export async function runAttached(
     const restoreTerminal = terminal ? rawTerminal(client, id, execId) : forwardSignals(client, id, execId);
     try {
       await tasks.start({ containerId: id, execId });
+      // Stdin only once the shim holds its end (an exec's FIFOs are opened at Start): input
+      // that ended sooner would be closed, FIFO buffer and all, or its CloseIO come first.
+      input = await ClientIO.attach(fifos, {
+        stdin: process.stdin,
+        onStdinEnd: () => void tasks.closeIO({ containerId: id, execId, stdin: true }).catch(() => {}),
+      });
       const { exitStatus } = await exited;
       await io.wait();
       return exitStatus;
