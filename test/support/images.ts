@@ -362,9 +362,9 @@ const RUN_APPLETS = [
 
 /**
  * A one-layer image to run containers from: busybox with its applets on PATH, root in
- * /etc/passwd and /etc/group, and a /tmp.
+ * /etc/passwd and /etc/group, a /tmp, and any extra entries.
  */
-export function runnableImage(): Promise<BuiltImage> {
+export function runnableImage(extra: readonly Entry[] = []): Promise<BuiltImage> {
   return buildImage({
     compression: "gzip",
     layers: [
@@ -380,6 +380,7 @@ export function runnableImage(): Promise<BuiltImage> {
         { name: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\n" },
         { name: "etc/group", data: "root:x:0:\n" },
         { name: "tmp/", type: "directory", mode: 0o1777 },
+        ...extra,
       ],
     ],
   });

@@ -81,7 +81,7 @@ function integer(flag: string, text: string): number {
 }
 
 /** Adds "ro" so that reading users out of the container's own snapshot cannot change it. */
-const readOnly = (mounts: readonly Mount[]): Mount[] =>
+export const readOnly = (mounts: readonly Mount[]): Mount[] =>
   mounts.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== "rw"), "ro"] }));
 
 /**

@@ -1,11 +1,21 @@
-// tasks start|ls|ps|kill|rm: the tasks of containers in the current namespace.
-import type { Command } from "commander";
+// tasks start|ls|ps|kill|pause|resume|exec|attach|metrics|rm: the tasks of containers in the
+// current namespace.
+import { randomBytes } from "node:crypto";
+import { fromBinary, toJson } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { type Command, Option } from "commander";
 import { Tasks } from "../../../api/services/tasks/v1/tasks_pb.js";
+import { type Metrics, MetricsSchema } from "../../../api/types/cgroups/v1/metrics_pb.js";
 import { Status } from "../../../api/types/task/task_pb.js";
-import { messageOf } from "../../../pkg/errdefs/errdefs.js";
+import { messageOf, notFound, unimplemented } from "../../../pkg/errdefs/errdefs.js";
 import type { Globals } from "../globals.js";
 import { printJson, printTable } from "../output.js";
-import { NO_DEADLINE, parseSignal, runTask } from "../task-run.js";
+import { execInTask } from "../task-exec.js";
+import { attachProcess, NO_DEADLINE, parseSignal, removeProcessFifos, runTask } from "../task-run.js";
+
+/** The type URL of cgroup v1 metrics in a Metric's data. */
+const CGROUPS_V1_METRICS_URL = "io.containerd.cgroups.v1.Metrics";
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function tasksCommand(program: Command, globals: () => Globals): void {
   const tasks = program.command("tasks").alias("task").alias("t").description("manage tasks");
@@ -72,6 +82,72 @@ export function tasksCommand(program: Command, globals: () => Globals): void {
     });
 
   tasks
+    .command("pause <id>")
+    .description("pause (freeze) a running task")
+    .action(async (id: string) => {
+      await globals().client().service(Tasks).pause({ containerId: id });
+    });
+
+  tasks
+    .command("resume <id>")
+    .description("resume a paused task")
+    .action(async (id: string) => {
+      await globals().client().service(Tasks).resume({ containerId: id });
+    });
+
+  tasks
+    .command("exec <container> <args...>")
+    .description("run another process in a running task, attached; exits with its status")
+    .option("--exec-id <id>", "id of the new process (default: a random one)")
+    .option("-t, --tty", "allocate a terminal")
+    .option("--cwd <dir>", "working directory of the process")
+    .option("--env <NAME=value>", "set an environment variable (repeatable)", collect, [])
+    .option("--user <user>", "user[:group] to run as (names from the container's /etc/passwd and /etc/group)")
+    .passThroughOptions()
+    .action(
+      async (
+        container: string,
+        args: string[],
+        opts: { execId?: string; tty?: boolean; cwd?: string; env: string[]; user?: string },
+      ) => {
+        const execId = opts.execId ?? `exec-${randomBytes(6).toString("hex")}`;
+        process.exitCode = await execInTask(globals().client(), container, args, { ...opts, execId });
+      },
+    );
+
+  tasks
+    .command("attach <id>")
+    .description("attach to the IO of a running task (or, with --exec-id, of one of its processes)")
+    .option("--exec-id <id>", "attach to this exec process")
+    .action(async (id: string, opts: { execId?: string }) => {
+      process.exitCode = await attachProcess(globals().client(), id, opts.execId ?? "");
+    });
+
+  tasks
+    .command("metrics <id>")
+    .alias("metric")
+    .description("one sample of a task's cgroup metrics")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]))
+    .action(async (id: string, opts: { format?: "table" | "json" }) => {
+      const g = globals();
+      const { metrics } = await g
+        .client()
+        .service(Tasks)
+        .metrics({ filters: [`id==${id}`] });
+      const metric = metrics[0];
+      if (!metric?.data) throw notFound(`no metrics for task ${id}`);
+      if (metric.data.typeUrl.replace(/^.*\//, "") !== CGROUPS_V1_METRICS_URL)
+        throw unimplemented(`metrics of type ${metric.data.typeUrl} cannot be shown`);
+      const data = fromBinary(MetricsSchema, metric.data.value);
+      if ((opts.format ?? g.format) === "json")
+        return printJson(toJson(MetricsSchema, data, { useProtoFieldName: true }));
+      const at = metric.timestamp ? timestampDate(metric.timestamp).toISOString() : "-";
+      printTable(["ID", "TIMESTAMP"], [[metric.id, at]]);
+      process.stdout.write("\n");
+      printTable(["METRIC", "VALUE"], metricRows(data));
+    });
+
+  tasks
     .command("rm <ids...>")
     .alias("delete")
     .description("delete stopped tasks (with --force, kill running ones first)")
@@ -88,7 +164,13 @@ export function tasksCommand(program: Command, globals: () => Globals): void {
               await exited;
             }
           }
+          const task = await client.get({ containerId: id }).then(
+            (r) => r.process,
+            () => undefined,
+          );
           const res = await client.delete({ containerId: id });
+          // The FIFOs a detached run left for attach go with the task.
+          if (task) await removeProcessFifos(task);
           if (globals().format === "json") printJson({ id, exitStatus: res.exitStatus });
         } catch (err) {
           process.exitCode = 1;
@@ -96,4 +178,23 @@ export function tasksCommand(program: Command, globals: () => Globals): void {
         }
       }
     });
+}
+
+/** The rows of `ctr tasks metrics` for cgroup v1: memory, cpu and pids when present. */
+function metricRows(m: Metrics): string[][] {
+  const rows: string[][] = [];
+  if (m.memory) {
+    rows.push(["memory.usage_in_bytes", String(m.memory.usage?.usage ?? 0n)]);
+    rows.push(["memory.limit_in_bytes", String(m.memory.usage?.limit ?? 0n)]);
+    rows.push(["memory.stat.cache", String(m.memory.totalCache)]);
+  }
+  if (m.cpu) {
+    rows.push(["cpuacct.usage", String(m.cpu.usage?.total ?? 0n)]);
+    rows.push(["cpuacct.usage_percpu", `[${(m.cpu.usage?.perCpu ?? []).join(" ")}]`]);
+  }
+  if (m.pids) {
+    rows.push(["pids.current", String(m.pids.current)]);
+    rows.push(["pids.limit", String(m.pids.limit)]);
+  }
+  return rows;
 }
