@@ -13,8 +13,8 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { HealthCheckResponse_ServingStatus } from "../src/api/grpc/health/v1/health_pb.js";
 import { Task } from "../src/api/runtime/task/v2/shim_pb.js";
+import { Mounts } from "../src/api/services/mounts/v1/mounts_pb.js";
 import { NamespaceSchema } from "../src/api/services/namespaces/v1/namespace_pb.js";
-import { Tasks } from "../src/api/services/tasks/v1/tasks_pb.js";
 import { VersionResponseSchema } from "../src/api/services/version/v1/version_pb.js";
 import { MetadataDB } from "../src/core/metadata/db.js";
 import { codeOf, Code as ErrCode } from "../src/pkg/errdefs/errdefs.js";
@@ -121,7 +121,7 @@ describe("berthd", () => {
 
   test("services not implemented yet answer Unimplemented", async () => {
     const c = d.client("default");
-    await assert.rejects(c.service(Tasks).checkpoint({ containerId: "x" }), code(Code.Unimplemented));
+    await assert.rejects(c.service(Mounts).info({ name: "x" }), code(Code.Unimplemented));
   });
 
   test("a message over the receive limit is refused and the server keeps serving", async () => {
