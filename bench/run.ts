@@ -226,10 +226,13 @@ async function tearDown(
       // Gone already.
     }
   }
+  // Killed is not yet gone: a shim's open files keep the filesystem busy until it has exited.
+  for (let i = 0; i < 100 && shimPids(column.shimBinary, address).length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
   // Containers still in runc's state (their shim killed) go with runc itself: those whose rootfs
-  // is in this run's directory, under the namespace's root or (a shim that did not add the
-  // namespace) the root itself.
-  for (const root of [join(column.runcRoot, NS), column.runcRoot]) {
+  // is in this run's directory.
+  for (const root of [join(column.runcRoot, NS)]) {
     for (const id of existsSync(root) ? readdirSync(root) : []) {
       try {
         const state = JSON.parse(readFileSync(join(root, id, "state.json"), "utf8"));

@@ -21,6 +21,9 @@ export async function serve(flags: ShimFlags): Promise<void> {
   // First of all: the reaper must see every child this process will have.
   const reaper = Reaper.start();
   const readyFd = takeReadyFd();
+  // Started in the first container's bundle, a shim may outlive it and serve others: it holds
+  // no directory (nor the filesystem under it) busy. Every path it is given is absolute.
+  process.chdir("/");
   const logger = shimLogger(2, flags.debug ? "debug" : "info", { namespace: flags.namespace, id: flags.id });
   const path =
     flags.socket || socketPath(socketAddress(DEFAULT_SOCKET_DIR, flags.address, flags.namespace, flags.id));
