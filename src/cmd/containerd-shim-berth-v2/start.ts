@@ -22,6 +22,12 @@ import type { ShimFlags } from "./flags.js";
 import { parseReadiness, READY_FD_ENV, type Readiness } from "./readiness.js";
 
 const READY_TIMEOUT_MS = 10_000;
+/**
+ * Node options of the long-lived shim: a small young generation and one V8 worker thread. Its
+ * work is light (a few requests per container) and it lives as long as its containers, so memory
+ * matters more than GC throughput: ~5 MiB less per shim (PSS, 20 containers: 45.7 -> 40.7 MiB).
+ */
+const SERVER_NODE_OPTIONS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
 
 /** Runs `start` in the bundle (the working directory); returns what to print on stdout. */
 export async function start(flags: ShimFlags, stdin: Uint8Array): Promise<Uint8Array> {
@@ -81,6 +87,7 @@ async function launchServer(l: Launch): Promise<void> {
   if (!script) throw failedPrecondition("cannot tell which script this shim runs from");
   const args = [
     ...process.execArgv,
+    ...SERVER_NODE_OPTIONS,
     script,
     "-namespace",
     l.flags.namespace,
