@@ -70,6 +70,12 @@ export function serveGrpcStream(
   call.run(route, path, headers);
 }
 
+/**
+ * The abort reason of every call whose stream closed, finished or not: one error for all, since
+ * building one (its stack) for each of thousands of calls showed in profiles (~1 ms per run).
+ */
+const CLIENT_GONE = unavailable("client went away");
+
 class GrpcCall {
   private headersSent = false;
   private finished = false;
@@ -81,8 +87,8 @@ class GrpcCall {
     private readonly stream: http2.ServerHttp2Stream,
     private readonly opts: GrpcServerOptions,
   ) {
-    stream.on("error", () => this.abort.abort(unavailable("client went away")));
-    stream.on("close", () => this.abort.abort(unavailable("client went away")));
+    stream.on("error", () => this.abort.abort(CLIENT_GONE));
+    stream.on("close", () => this.abort.abort(CLIENT_GONE));
   }
 
   run(route: Route, path: string, headers: http2.IncomingHttpHeaders): void {
