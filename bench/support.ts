@@ -226,7 +226,19 @@ export async function freshFilesystem(prefix: string): Promise<string> {
 }
 
 export async function dropFilesystem(dir: string): Promise<void> {
-  await exec("umount", ["-R", dir]);
+  // Processes killed just before (shims, containers) may still be closing their files.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await exec("umount", ["-R", dir]);
+      break;
+    } catch (err) {
+      if (attempt >= 25) {
+        const holders = await exec("fuser", ["-vm", dir]).catch((e) => e as { stderr: string });
+        throw new Error(`${(err as Error).message}\nheld by: ${holders.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   rmSync(`${dir}.img`, { force: true });
   rmSync(dir, { recursive: true, force: true });
 }

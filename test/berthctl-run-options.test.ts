@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { berthctlFor } from "./support/berthctl.js";
 import { BERTHCTL, type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
 import { runnableImage, writeOciArchive } from "./support/images.js";
 
@@ -28,22 +29,7 @@ describe("berthctl run options inside the container", () => {
   let n = 0;
   /** `berthctl run --rm [options] IMAGE <new id> sh -c script`: its exit code and output. */
   const run = (options: string[], script: string) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const args = ["--address", d.address, "-n", NS, "run", "--rm", ...options, IMAGE, `o${++n}`];
-      const p = spawn(process.execPath, [BERTHCTL, ...args, "sh", "-c", script], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      p.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-      p.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-      const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
-      p.on("error", reject);
-      p.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    berthctlFor(() => d, NS).ended(["run", "--rm", ...options, IMAGE, `o${++n}`, "sh", "-c", script]);
   /**
    * Runs a container that waits for its stdin to end, calls check(id) on the host while it runs,
    * then ends its stdin; check's result once the run has succeeded.

@@ -6,36 +6,20 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { berthctlFor } from "./support/berthctl.js";
 import { BERTHCTL, type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
 import { runnableImage, writeOciArchive } from "./support/images.js";
 
-const exec = promisify(execFile);
+const _exec = promisify(execFile);
 const NS = "berthctlrun";
 const IMAGE = "docker.io/library/bb:berthctl-run";
 const RUNTIMES = ["io.containerd.runc.v2", "io.containerd.berth.v2"];
 
 describe("berthctl run, containers create and tasks", () => {
   let d: Daemon;
-  const berthctl = async (...args: string[]) =>
-    (await exec(process.execPath, [BERTHCTL, "--address", d.address, "-n", NS, ...args], { timeout: 60_000 }))
-      .stdout;
-  /** Runs berthctl to its end with stdin at EOF; its exit code and output. */
-  const berthctlStatus = (...args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const p = spawn(process.execPath, [BERTHCTL, "--address", d.address, "-n", NS, ...args], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      p.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-      p.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-      const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
-      p.on("error", reject);
-      p.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  const cli = berthctlFor(() => d, NS);
+  const berthctl = cli.output;
+  const berthctlStatus = (...args: string[]) => cli.ended(args);
   const nothingLeft = async (id: string) => {
     assert.doesNotMatch(await berthctl("containers", "ls", "-q"), new RegExp(`^${id}$`, "m"));
     assert.doesNotMatch(await berthctl("tasks", "ls", "-q"), new RegExp(`^${id}$`, "m"));

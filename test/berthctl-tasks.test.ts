@@ -1,16 +1,17 @@
 // berthctl tasks pause|resume|exec|attach|metrics against a real berthd and runc, with a
 // busybox image, through runc's shim and berth's own.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Tasks } from "../src/api/services/tasks/v1/tasks_pb.js";
-import { BERTHCTL, type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
+import { berthctlFor } from "./support/berthctl.js";
+import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "./support/daemon.js";
 import { runnableImage, writeOciArchive } from "./support/images.js";
 
-const exec = promisify(execFile);
+const _exec = promisify(execFile);
 const NS = "berthctltasks";
 const IMAGE = "docker.io/library/bb:berthctl-tasks";
 const RUNTIMES = ["io.containerd.runc.v2", "io.containerd.berth.v2"];
@@ -18,27 +19,9 @@ const FIFO_ROOT = "/run/berth/fifo";
 
 describe("berthctl tasks pause, resume, exec, attach, metrics", () => {
   let d: Daemon;
-  const berthctl = async (...args: string[]) =>
-    (await exec(process.execPath, [BERTHCTL, "--address", d.address, "-n", NS, ...args], { timeout: 60_000 }))
-      .stdout;
-  /** Runs berthctl to its end with `input` on its stdin; its exit code and output. */
-  const berthctlStatus = (args: string[], input = "") =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const p = spawn(process.execPath, [BERTHCTL, "--address", d.address, "-n", NS, ...args], {
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      p.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-      p.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-      p.stdin.end(input);
-      const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
-      p.on("error", reject);
-      p.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  const cli = berthctlFor(() => d, NS);
+  const berthctl = cli.output;
+  const berthctlStatus = cli.ended;
   const statusOf = async (id: string) =>
     new RegExp(`^${id}\\s+\\d+\\s+(\\w+)\\s*$`, "m").exec(await berthctl("tasks", "ls"))?.[1];
   const remove = async (id: string) => {

@@ -44,6 +44,17 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
     d = await startBerthd({ dir: d.dir, config: RUNTIME_TEST_CONFIG });
   };
 
+  /** No bundle, mount or cgroup of the namespace; no shim of the daemon once `shimGraceMs` passed. */
+  const nothingLeft = async (shimGraceMs: number) => {
+    assert.deepEqual(bundlesOf(d.state, NS), []);
+    assert.deepEqual(mountsUnder(d.state), []);
+    assert.deepEqual(memoryCgroupsOf(NS), []);
+    assert.ok(
+      await eventually(() => shimProcesses(d.address).length === 0, shimGraceMs),
+      `shims left: ${shimProcesses(d.address)}`,
+    );
+  };
+
   before(async () => {
     d = await startBerthd({ config: RUNTIME_TEST_CONFIG });
     await writeOciArchive(join(d.dir, "bb.tar"), await runnableImage(), { name: IMAGE });
@@ -107,13 +118,7 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
       await ctr("tasks", "rm", "-f", id);
       await ctr("containers", "rm", id);
     }
-    assert.deepEqual(bundlesOf(d.state, NS), []);
-    assert.deepEqual(mountsUnder(d.state), []);
-    assert.deepEqual(memoryCgroupsOf(NS), []);
-    assert.ok(
-      await eventually(() => shimProcesses(d.address).length === 0, SHIM_IDLE_MS * 6),
-      `shims left: ${shimProcesses(d.address)}`,
-    );
+    await nothingLeft(SHIM_IDLE_MS * 6);
   });
 
   test("a killed shim: its containers' exits are reported and nothing is left", async () => {
@@ -138,10 +143,7 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
     }
     assert.equal(await ctr("tasks", "ls", "-q"), "");
     for (const id of ["k1", "k2"]) await ctr("containers", "rm", id);
-    assert.deepEqual(bundlesOf(d.state, NS), []);
-    assert.deepEqual(mountsUnder(d.state), []);
-    assert.deepEqual(memoryCgroupsOf(NS), []);
-    assert.deepEqual(shimProcesses(d.address), []);
+    await nothingLeft(0);
   });
 
   test("kill -9 berthd at random points of run -d, many times: every bundle's task is listed, shims serve listed tasks or go, nothing is orphaned", async (t) => {
@@ -175,13 +177,7 @@ describe("berthd restart: tasks survive kill -9 and are found again", () => {
     for (const id of (await tasks()).keys()) await ctr("tasks", "rm", "-f", id);
     const containers = (await ctr("containers", "ls", "-q")).split("\n").filter((c) => c !== "");
     for (const id of containers) await ctr("containers", "rm", id);
-    assert.deepEqual(bundlesOf(d.state, NS), []);
-    assert.deepEqual(mountsUnder(d.state), []);
-    assert.deepEqual(memoryCgroupsOf(NS), []);
-    assert.ok(
-      await eventually(() => shimProcesses(d.address).length === 0, SHIM_IDLE_MS * 6),
-      `shims left: ${shimProcesses(d.address)}`,
-    );
+    await nothingLeft(SHIM_IDLE_MS * 6);
     assert.deepEqual(readdirSync(join(d.root, "io.containerd.runtime.v2.task", NS)), []);
   });
 });

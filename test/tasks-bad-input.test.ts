@@ -3,7 +3,7 @@
 // already in use, a kill of an exited task. Each gets a clear error and leaks nothing (bundle,
 // mount, shim), and a later good run in the same container id works.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -17,11 +17,12 @@ import { Tasks } from "../src/api/services/tasks/v1/tasks_pb.js";
 import type { BerthClient } from "../src/client/client.js";
 import { GrpcSnapshotter } from "../src/client/image-stores.js";
 import { codeOf, messageOf } from "../src/pkg/errdefs/errdefs.js";
-import { BERTHCTL, type Daemon, RUNTIME_TEST_CONFIG, SHIM_IDLE_MS, startBerthd } from "./support/daemon.js";
+import { berthctlFor } from "./support/berthctl.js";
+import { type Daemon, RUNTIME_TEST_CONFIG, SHIM_IDLE_MS, startBerthd } from "./support/daemon.js";
 import { runnableImage, writeOciArchive } from "./support/images.js";
 import { eventually } from "./support/leaks.js";
 
-const exec = promisify(execFile);
+const _exec = promisify(execFile);
 const NS = "badinput";
 const IMAGE = "docker.io/library/bb:bad-input";
 const RUNTIMES = ["io.containerd.runc.v2", "io.containerd.berth.v2"];
@@ -54,22 +55,9 @@ function shimsOf(bundle: string, id: string): number[] {
 describe("bad input to the Tasks service", () => {
   let d: Daemon;
   let client: BerthClient;
-  const berthctl = async (...args: string[]) =>
-    (await exec(process.execPath, [BERTHCTL, "--address", d.address, "-n", NS, ...args], { timeout: 60_000 }))
-      .stdout;
-  /** berthctl to its end with stdin at EOF: its exit code and output. */
-  const berthctlStatus = (...args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const p = spawn(process.execPath, [BERTHCTL, "--address", d.address, "-n", NS, ...args], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      p.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-      p.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-      p.on("error", reject);
-      p.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+  const cli = berthctlFor(() => d, NS);
+  const berthctl = cli.output;
+  const berthctlStatus = (...args: string[]) => cli.ended(args);
   const tasks = () => client.service(Tasks);
   const containers = () => client.service(Containers);
 
