@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } f
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { runnableImage, writeOciArchive } from "../test/support/images.js";
+import { processesWhere } from "../test/support/leaks.js";
 import {
   dropFilesystem,
   freshFilesystem,
@@ -105,21 +106,10 @@ function memoryOf(pid: number): Memory["kib"] {
 
 /** Shim processes of one daemon: their command line names the shim binary and the daemon's address. */
 function shimPids(shimBinary: string, address: string): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const args = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
-      if (
-        args.some((a) => a.endsWith(shimBinary) || a.endsWith(`${shimBinary}.js`)) &&
-        args.includes(address)
-      )
-        pids.push(Number(name));
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return pids;
+  return processesWhere(
+    (args) =>
+      args.some((a) => a.endsWith(shimBinary) || a.endsWith(`${shimBinary}.js`)) && args.includes(address),
+  );
 }
 
 interface Figures {

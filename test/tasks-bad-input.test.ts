@@ -4,7 +4,7 @@
 // mount, shim), and a later good run in the same container id works.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
@@ -20,7 +20,7 @@ import { codeOf, messageOf } from "../src/pkg/errdefs/errdefs.js";
 import { berthctlFor } from "./support/berthctl.js";
 import { type Daemon, RUNTIME_TEST_CONFIG, SHIM_IDLE_MS, startBerthd } from "./support/daemon.js";
 import { runnableImage, writeOciArchive } from "./support/images.js";
-import { eventually } from "./support/leaks.js";
+import { eventually, processesWhere } from "./support/leaks.js";
 
 const _exec = promisify(execFile);
 const NS = "badinput";
@@ -37,19 +37,11 @@ const fails = (c: Code, what: RegExp) => (err: unknown) => {
 
 /** Pids of the shims serving container id (by their -id argument or their bundle as cwd). */
 function shimsOf(bundle: string, id: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (!argv.some((a) => a.includes("containerd-shim"))) continue;
-      const cwd = readlinkSync(`/proc/${entry}/cwd`);
-      if (cwd === bundle || argv.some((a, i) => a === "-id" && argv[i + 1] === id)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
+  return processesWhere(
+    (argv, pid) =>
+      argv.some((a) => a.includes("containerd-shim")) &&
+      (readlinkSync(`/proc/${pid}/cwd`) === bundle || argv.some((a, i) => a === "-id" && argv[i + 1] === id)),
+  );
 }
 
 describe("bad input to the Tasks service", () => {

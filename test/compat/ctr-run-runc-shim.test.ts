@@ -2,12 +2,13 @@
 // the Tasks service, berthd's runtime manager and shim events forwarded to /tasks/*.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { type Daemon, GC_ON_DEMAND_CONFIG, startBerthd } from "../support/daemon.js";
 import { runnableImage, writeOciArchive } from "../support/images.js";
+import { processesWhere } from "../support/leaks.js";
 
 const exec = promisify(execFile);
 const NS = "runshim";
@@ -15,22 +16,10 @@ const IMAGE = "docker.io/library/bb:run";
 
 /** Processes whose command line mentions `needle` (runc shims name their bundle's id). */
 function processesWith(needle: string): number[] {
-  const pids: number[] = [];
-  for (const pid of readdirPids()) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-      if (cmd.includes("containerd-shim-runc-v2") && cmd.includes(needle)) pids.push(pid);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
-}
-
-function readdirPids(): number[] {
-  return readdirSync("/proc")
-    .filter((n) => /^\d+$/.test(n))
-    .map(Number);
+  return processesWhere((argv) => {
+    const cmd = argv.join(" ");
+    return cmd.includes("containerd-shim-runc-v2") && cmd.includes(needle);
+  });
 }
 
 describe("ctr run against berthd through containerd-shim-runc-v2 and berth's shim", () => {

@@ -3,22 +3,32 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** Pids of shim processes (any runtime's) started for the daemon listening on `address`. */
-export function shimProcesses(address: string): number[] {
+/**
+ * Pids of processes (not this one) whose argv `match` accepts; a process that exits while it is
+ * looked at (or as `match` reads more of /proc) is left out.
+ */
+export function processesWhere(match: (argv: string[], pid: number) => boolean): number[] {
   const pids: number[] = [];
   for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    let argv: string[];
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
-      argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      if (match(readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0"), Number(name)))
+        pids.push(Number(name));
     } catch {
-      continue; // gone meanwhile
+      // gone meanwhile
     }
-    const isShim = argv.some((a) => /containerd-shim-[a-z0-9]+-v2(\.js)?$/.test(a));
-    const i = argv.indexOf("-address");
-    if (isShim && i >= 0 && argv[i + 1] === address) pids.push(Number(name));
   }
   return pids;
+}
+
+/** Pids of shim processes (any runtime's) started for the daemon listening on `address`. */
+export function shimProcesses(address: string): number[] {
+  return processesWhere((argv) => {
+    const i = argv.indexOf("-address");
+    return (
+      argv.some((a) => /containerd-shim-[a-z0-9]+-v2(\.js)?$/.test(a)) && i >= 0 && argv[i + 1] === address
+    );
+  });
 }
 
 /** Mount points at or below `dir`. */

@@ -1,9 +1,9 @@
 // Running the built containerd-shim-berth-v2 as a daemon does: its commands in a bundle
 // directory, and finding (and finally killing) the long-lived shim processes a test started.
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "./daemon.js";
+import { processesWhere } from "./leaks.js";
 
 export const SHIM = join(REPO, "bin/containerd-shim-berth-v2.js");
 
@@ -32,17 +32,10 @@ export function runShim(args: readonly string[], cwd: string, stdin?: Uint8Array
 
 /** Pids of the shim processes whose command line contains `needle` (a socket path, a unique address). */
 export function processesWith(needle: string): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, "utf8");
-      if (cmdline.includes("containerd-shim-berth-v2") && cmdline.includes(needle)) pids.push(Number(name));
-    } catch {
-      // The process exited while we looked.
-    }
-  }
-  return pids;
+  return processesWhere((argv) => {
+    const cmdline = argv.join("\0");
+    return cmdline.includes("containerd-shim-berth-v2") && cmdline.includes(needle);
+  });
 }
 
 export function killAll(pids: readonly number[], signal: NodeJS.Signals = "SIGKILL"): void {

@@ -10,8 +10,7 @@ import type { BerthClient } from "../../client/client.js";
 import { clientImageDeps, withClientLease } from "../../client/image-stores.js";
 import { unpack } from "../../core/images/unpack.js";
 import { readConfig } from "../../core/images/walk.js";
-import { withTempMount } from "../../core/mount/mount.js";
-import type { Mount } from "../../core/mount/types.js";
+import { readOnlyMounts, withTempMount } from "../../core/mount/mount.js";
 import { only } from "../../core/platforms/compare.js";
 import { defaultString, parse } from "../../core/platforms/platform.js";
 import { invalidArgument } from "../../pkg/errdefs/errdefs.js";
@@ -36,6 +35,7 @@ import {
   withTTYSize,
   withUser,
 } from "../../pkg/oci/index.js";
+import { parseLabels } from "./output.js";
 
 export const RUNTIME_SPEC_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 export const DEFAULT_RUNTIME = "io.containerd.runc.v2";
@@ -81,9 +81,6 @@ function integer(flag: string, text: string): number {
 }
 
 /** Adds "ro" so that reading users out of the container's own snapshot cannot change it. */
-export const readOnly = (mounts: readonly Mount[]): Mount[] =>
-  mounts.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== "rw"), "ro"] }));
-
 /**
  * Creates container `id` from image `imageName` running `args` (the image's command when empty).
  * What it made is removed again when a later step fails.
@@ -96,6 +93,7 @@ export async function createContainer(
   o: ContainerOptions,
 ): Promise<Spec> {
   if (id === "") throw invalidArgument("container id must not be empty");
+  const labels = parseLabels(o.label);
   return withClientLease(client, async (lease) => {
     const deps = clientImageDeps(client, lease, o.snapshotter);
     const image = await deps.images.get(imageName);
@@ -109,14 +107,14 @@ export async function createContainer(
       ? await deps.snapshotter.view(id, unpacked.chainId)
       : await deps.snapshotter.prepare(id, unpacked.chainId);
     try {
-      const spec = await withTempMount(readOnly(mounts), (rootfs) =>
+      const spec = await withTempMount(readOnlyMounts(mounts), (rootfs) =>
         applyOpts(defaultSpec(client.namespace, id), { rootfs }, ...specOpts(config, args, o)),
       );
       await client.service(Containers).create({
         container: create(ContainerSchema, {
           id,
           image: imageName,
-          labels: Object.fromEntries(o.label.map(splitLabel)),
+          labels,
           runtime: { name: o.runtime },
           spec: create(AnySchema, {
             typeUrl: RUNTIME_SPEC_URL,
@@ -134,9 +132,4 @@ export async function createContainer(
       throw err;
     }
   });
-}
-
-function splitLabel(label: string): [string, string] {
-  const eq = label.indexOf("=");
-  return eq < 0 ? [label, ""] : [label.slice(0, eq), label.slice(eq + 1)];
 }

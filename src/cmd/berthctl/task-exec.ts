@@ -7,7 +7,7 @@ import { Containers } from "../../api/services/containers/v1/containers_pb.js";
 import { Tasks } from "../../api/services/tasks/v1/tasks_pb.js";
 import type { BerthClient } from "../../client/client.js";
 import { GrpcSnapshotter } from "../../client/image-stores.js";
-import { withTempMount } from "../../core/mount/mount.js";
+import { readOnlyMounts, withTempMount } from "../../core/mount/mount.js";
 import { failedPrecondition, invalidArgument } from "../../pkg/errdefs/errdefs.js";
 import {
   applyOpts,
@@ -18,7 +18,7 @@ import {
   withProcessCwd,
   withUser,
 } from "../../pkg/oci/index.js";
-import { RUNTIME_SPEC_URL, readOnly } from "./container-new.js";
+import { RUNTIME_SPEC_URL } from "./container-new.js";
 import { runAttached } from "./task-run.js";
 
 /** The type URL of a runtime-spec Process inside an Any, as containerd registers it. */
@@ -49,7 +49,9 @@ export async function execInTask(
   if (o.user) {
     // Names are looked up in the container's own snapshot, mounted read-only.
     const mounts = await new GrpcSnapshotter(client, container.snapshotter).mounts(container.snapshotKey);
-    spec = await withTempMount(readOnly(mounts), (rootfs) => applyOpts(spec, { rootfs }, withUser(o.user!)));
+    spec = await withTempMount(readOnlyMounts(mounts), (rootfs) =>
+      applyOpts(spec, { rootfs }, withUser(o.user!)),
+    );
   }
   spec = await applyOpts(spec, {}, ...opts);
   const processSpec = { ...spec.process!, terminal: o.tty ?? false };

@@ -1,6 +1,6 @@
 // Create: a container's init process from a CreateTaskRequest, as the runc shim makes one. The
-// rootfs mounts go to bundle/rootfs, the runtime options are kept in the bundle (options.json and
-// runtime, for `delete` after a crash), the stdio is wired (pipes, or the pty the runtime sends
+// rootfs mounts go to bundle/rootfs, the runtime options are kept in the bundle (options.json,
+// for `delete` after a crash), the stdio is wired (pipes, or the pty the runtime sends
 // over the console socket), and `runc create` leaves the init waiting to be started. Whatever
 // fails undoes what was done before it.
 import { mkdir, stat, writeFile } from "node:fs/promises";
@@ -18,8 +18,6 @@ import { INIT_PID_FILE, OPTIONS_FILE, runcRoot } from "./bundle.js";
 import { type InitIO, InitProcess } from "./init-process.js";
 import type { Logger } from "./log.js";
 
-/** The runtime binary's name, kept beside options.json as the runc shim does. */
-const RUNTIME_FILE = "runtime";
 /** The runtime's --log: where a failed command's own error message is read from. */
 const RUNTIME_LOG = "log.json";
 
@@ -43,7 +41,6 @@ export async function createInit(req: CreateTaskRequest, ctx: CreateContext): Pr
       mode: 0o600,
     },
   );
-  await writeFile(join(req.bundle, RUNTIME_FILE), options.binaryName, { mode: 0o600 });
 
   const rootfs = join(req.bundle, "rootfs");
   const mounted = req.rootfs.length > 0;

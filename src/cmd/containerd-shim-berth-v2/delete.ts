@@ -11,6 +11,7 @@ import { DeleteResponseSchema } from "../../api/runtime/task/v2/shim_pb.js";
 import { OptionsSchema } from "../../api/types/runc/options/oci_pb.js";
 import { unmountAll } from "../../core/mount/mount.js";
 import { OciRuntime, readPidFile } from "../../core/runtime/runc/index.js";
+import { readBundleFile } from "../../core/runtime/v2/bundle.js";
 import { isNotFound } from "../../pkg/errdefs/errdefs.js";
 import { hasErrno } from "../../pkg/sys/libc.js";
 import { isSocketLive } from "../../pkg/unixsocket/listen.js";
@@ -72,12 +73,9 @@ async function runtimeOptions(bundle: string, logger: Logger) {
 
 /** The socket of the bundle's shim, when nothing answers on it any more (a shim killed hard). */
 async function removeDeadSocket(bundle: string, logger: Logger): Promise<void> {
-  let path: string;
-  try {
-    path = socketPath((await readFile(join(bundle, ADDRESS_FILE), "utf8")).trim());
-  } catch {
-    return;
-  }
+  const address = await readBundleFile(bundle, ADDRESS_FILE).catch(() => undefined);
+  if (!address) return;
+  const path = socketPath(address);
   if (!path || (await isSocketLive(path))) return;
   await unlink(path).catch((err) => {
     if (!hasErrno(err, "ENOENT")) logger.warn({ err, path }, "removing the dead shim's socket");

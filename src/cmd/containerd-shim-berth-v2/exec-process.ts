@@ -3,17 +3,13 @@
 // counts once its output has been delivered (bounded), as the init's does.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Reaper } from "../../core/runtime/reaper.js";
 import { ConsoleSocket, type OciRuntime, readPidFile } from "../../core/runtime/runc/index.js";
 import { ConsoleIO, PipeIO, type ShimIOOptions, type StdioConfig } from "../../pkg/cio/index.js";
 import { failedPrecondition, notFound } from "../../pkg/errdefs/errdefs.js";
-import type { ExitRecord, InitIO } from "./init-process.js";
+import { type ExitRecord, type InitIO, outputFlushed } from "./init-process.js";
 
 export type ExecStatus = "created" | "running" | "stopped" | "deleted";
-
-/** How long an exit waits for the process's output to be delivered before it counts anyway. */
-const IO_FLUSH_MS = 2_000;
 
 export interface ExecContext {
   containerId: string;
@@ -75,7 +71,7 @@ export class ExecProcess {
     onStarted();
     const io = this.io;
     void reaped.then(async (exit) => {
-      await Promise.race([io.wait(), sleep(IO_FLUSH_MS)]);
+      await outputFlushed(io);
       this.exit = { status: exit.status, exitedAt: exit.exitedAt };
       if (this.status === "running") this.status = "stopped";
       this.resolveExited(this.exit);

@@ -28,6 +28,11 @@ export interface ExitRecord {
 
 /** How long an exit waits for the process's output to be delivered before it counts anyway. */
 const IO_FLUSH_MS = 2_000;
+
+/** Resolves once the process's output is delivered, or IO_FLUSH_MS after the call. */
+export function outputFlushed(io: { wait(): Promise<unknown> }): Promise<unknown> {
+  return Promise.race([io.wait(), sleep(IO_FLUSH_MS)]);
+}
 /** How long Delete of a created container waits for its init (killed by the runtime) to be reaped. */
 const DELETE_REAP_MS = 2_000;
 
@@ -54,7 +59,7 @@ export class InitProcess {
   ) {
     this.exited = reaped.then(async (exit) => {
       await this.starting;
-      await Promise.race([this.io.wait(), sleep(IO_FLUSH_MS)]);
+      await outputFlushed(this.io);
       this.exit = { status: exit.status, exitedAt: exit.exitedAt };
       if (this.status !== "deleted") this.status = "stopped";
       return this.exit;

@@ -174,12 +174,17 @@ export function memoryCgroupOf(pid: number): { version: 1 | 2; path: string } | 
   return undefined;
 }
 
+let cgroupMountsFound: { v1Memory?: string; v2?: string } | undefined;
+
+/** Where the v1 memory and the v2 hierarchies are mounted: read once (they do not move). */
 function cgroupMounts(): { v1Memory?: string; v2?: string } {
+  if (cgroupMountsFound) return cgroupMountsFound;
   const found: { v1Memory?: string; v2?: string } = {};
   for (const line of readFileSync("/proc/self/mounts", "utf8").split("\n")) {
     const [, mountpoint, type, options] = line.split(" ");
     if (type === "cgroup" && options?.split(",").includes("memory")) found.v1Memory ??= mountpoint;
     if (type === "cgroup2") found.v2 ??= mountpoint;
   }
+  cgroupMountsFound = found;
   return found;
 }

@@ -27,7 +27,7 @@ import { checkpointRefusal } from "./checkpoint.js";
 import { createInit } from "./create.js";
 import type { EventPublisher } from "./events.js";
 import { ExecProcess } from "./exec-process.js";
-import type { InitProcess, InitStatus } from "./init-process.js";
+import type { ExitRecord, InitProcess, InitStatus } from "./init-process.js";
 import type { Logger } from "./log.js";
 import { OomWatcher } from "./oom.js";
 import { metricsFromStats } from "./stats.js";
@@ -126,13 +126,21 @@ export class TaskService {
       },
     );
     task.execs.set(req.execId, exec);
-    void exec.exited.then((exit) =>
+    this.publishExitOf(task.id, exec);
+  }
+
+  /** Publishes /tasks/exit once a container's init or exec process (id and pid) has exited. */
+  private publishExitOf(
+    containerId: string,
+    process: { id: string; pid: number; exited: Promise<ExitRecord> },
+  ): void {
+    void process.exited.then((exit) =>
       this.ctx.events.publish(
         "/tasks/exit",
         create(TaskExitSchema, {
-          containerId: task.id,
-          id: exec.id,
-          pid: exec.pid,
+          containerId,
+          id: process.id,
+          pid: process.pid,
           exitStatus: exit.status,
           exitedAt: timestampFromDate(exit.exitedAt),
         }),
@@ -157,18 +165,7 @@ export class TaskService {
         }
         this.tasks.set(req.id, task);
         this.oom.watch(task.id, task.pid);
-        void task.exited.then((exit) =>
-          events.publish(
-            "/tasks/exit",
-            create(TaskExitSchema, {
-              containerId: task.id,
-              id: task.id,
-              pid: task.pid,
-              exitStatus: exit.status,
-              exitedAt: timestampFromDate(exit.exitedAt),
-            }),
-          ),
-        );
+        this.publishExitOf(task.id, task);
         void events.publish(
           "/tasks/create",
           create(TaskCreateSchema, {

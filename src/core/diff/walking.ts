@@ -23,7 +23,7 @@ import {
 import { syncfs } from "../../pkg/sys/syncfs.js";
 import type { ContentMetadata } from "../metadata/content.js";
 import type { Descriptor } from "../metadata/keys.js";
-import { withTempMount } from "../mount/mount.js";
+import { readOnlyMounts, withTempMount } from "../mount/mount.js";
 import type { Mount } from "../mount/types.js";
 import {
   type Applier,
@@ -99,8 +99,8 @@ export class WalkingDiffer implements Applier, Comparer {
     if (compression === undefined) throw unimplemented(`unsupported diff media type: ${mediaType}`);
     const overlayUpper = overlayUpperOver(lower, upper);
     const withUpper = <T>(fn: (dir: string) => Promise<T>) =>
-      overlayUpper !== undefined ? fn(overlayUpper) : withTempMount(readOnly(upper), fn);
-    return withTempMount(readOnly(lower), (lowerRoot) =>
+      overlayUpper !== undefined ? fn(overlayUpper) : withTempMount(readOnlyMounts(upper), fn);
+    return withTempMount(readOnlyMounts(lower), (lowerRoot) =>
       withUpper(async (upperRoot) => {
         const { namespace: ns, lease } = opts;
         const ref = opts.ref || uniqueRef();
@@ -267,10 +267,6 @@ function overlayDefaultOn(feature: string): boolean {
 
 function lowerOf(m: Mount): string | undefined {
   return m.options.find((o) => o.startsWith("lowerdir="))?.slice("lowerdir=".length);
-}
-
-function readOnly(mounts: Mount[]): Mount[] {
-  return mounts.map((m) => (m.options.includes("ro") ? m : { ...m, options: [...m.options, "ro"] }));
 }
 
 function uniqueRef(): string {

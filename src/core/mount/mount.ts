@@ -11,6 +11,15 @@ import { mountOverlay } from "./overlay.js";
 import type { Mount } from "./types.js";
 
 /** Mounts every mount in order at target (each on target/<mount.target>). */
+/** The mounts made read-only: "rw" dropped, "ro" added where it is not there yet. */
+export function readOnlyMounts(mounts: readonly Mount[]): Mount[] {
+  return mounts.map((m) =>
+    m.options.includes("ro") && !m.options.includes("rw")
+      ? m
+      : { ...m, options: [...m.options.filter((o) => o !== "rw" && o !== "ro"), "ro"] },
+  );
+}
+
 export async function mountAll(mounts: readonly Mount[], target: string): Promise<void> {
   for (const m of mounts) mountOne(m, mountPoint(target, m.target));
 }

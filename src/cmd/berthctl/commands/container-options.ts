@@ -2,7 +2,8 @@
 import { type Command, Option } from "commander";
 import { DEFAULT_RUNTIME, DEFAULT_SNAPSHOTTER } from "../container-new.js";
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+/** Commander option parser of a repeatable option: every value, in order. */
+export const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function containerOptions(cmd: Command): Command {
   return cmd

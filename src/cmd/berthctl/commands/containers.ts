@@ -10,12 +10,10 @@ import {
 import type { BerthClient } from "../../../client/client.js";
 import { GrpcSnapshotter } from "../../../client/image-stores.js";
 import { isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
-import { type ContainerOptions, createContainer } from "../container-new.js";
+import { type ContainerOptions, createContainer, RUNTIME_SPEC_URL } from "../container-new.js";
 import type { Globals } from "../globals.js";
 import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
 import { containerOptions } from "./container-options.js";
-
-const RUNTIME_SPEC_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 
 const anyJson = (a: Any | undefined) =>
   a && { typeUrl: a.typeUrl, value: Buffer.from(a.value).toString("base64") };
@@ -45,7 +43,7 @@ const containerJson = (c: Container) => ({
 });
 
 /** Removes a container's snapshot; one already gone is fine. */
-async function removeSnapshot(client: BerthClient, snapshotter: string, key: string): Promise<void> {
+export async function removeSnapshot(client: BerthClient, snapshotter: string, key: string): Promise<void> {
   try {
     await new GrpcSnapshotter(client, snapshotter).remove(key);
   } catch (err) {

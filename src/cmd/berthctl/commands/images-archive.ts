@@ -26,10 +26,10 @@ import {
 } from "../../../core/platforms/compare.js";
 import { defaultString, parse, parseAll } from "../../../core/platforms/platform.js";
 import { isAlreadyExists, isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
+import { DEFAULT_SNAPSHOTTER } from "../container-new.js";
 import type { Globals } from "../globals.js";
 import { parseLabels, printJson } from "../output.js";
 
-const DEFAULT_SNAPSHOTTER = "overlayfs";
 const snapshotterOption = () =>
   new Option("--snapshotter <name>", "snapshotter").default(
     process.env["CONTAINERD_SNAPSHOTTER"] ?? DEFAULT_SNAPSHOTTER,

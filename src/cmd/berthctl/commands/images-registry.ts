@@ -7,11 +7,10 @@ import { normalizeDockerRef } from "../../../core/images/reference.js";
 import { defaultSpec, type Platform, parse } from "../../../core/platforms/platform.js";
 import type { Progress } from "../../../core/transfer/types.js";
 import { invalidArgument } from "../../../pkg/errdefs/errdefs.js";
+import { DEFAULT_SNAPSHOTTER } from "../container-new.js";
 import type { Globals } from "../globals.js";
 import { printJson } from "../output.js";
 import { progressDisplay } from "../pull-progress.js";
-
-const DEFAULT_SNAPSHOTTER = "overlayfs";
 
 const wirePlatform = (p: Platform) => ({
   os: p.os,

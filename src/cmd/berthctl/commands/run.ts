@@ -3,21 +3,21 @@ import type { Command } from "commander";
 import { Containers } from "../../../api/services/containers/v1/containers_pb.js";
 import { Tasks } from "../../../api/services/tasks/v1/tasks_pb.js";
 import type { BerthClient } from "../../../client/client.js";
-import { GrpcSnapshotter } from "../../../client/image-stores.js";
 import { invalidArgument, isNotFound } from "../../../pkg/errdefs/errdefs.js";
 import { type ContainerOptions, createContainer } from "../container-new.js";
 import type { Globals } from "../globals.js";
 import { runTask } from "../task-run.js";
 import { containerOptions } from "./container-options.js";
+import { removeSnapshot } from "./containers.js";
 
 /** Removes the task, the container record and its snapshot; what is already gone is skipped. */
-export async function removeContainer(client: BerthClient, id: string, snapshotter: string): Promise<void> {
+async function removeContainer(client: BerthClient, id: string, snapshotter: string): Promise<void> {
   const ignoreNotFound = (err: unknown) => {
     if (!isNotFound(err)) throw err;
   };
   await client.service(Tasks).delete({ containerId: id }).catch(ignoreNotFound);
   await client.service(Containers).delete({ id }).catch(ignoreNotFound);
-  await new GrpcSnapshotter(client, snapshotter).remove(id).catch(ignoreNotFound);
+  await removeSnapshot(client, snapshotter, id);
 }
 
 export function runCommand(program: Command, globals: () => Globals): void {

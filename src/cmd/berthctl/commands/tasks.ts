@@ -12,10 +12,7 @@ import type { Globals } from "../globals.js";
 import { printJson, printTable } from "../output.js";
 import { execInTask } from "../task-exec.js";
 import { attachProcess, NO_DEADLINE, parseSignal, removeProcessFifos, runTask } from "../task-run.js";
-
-/** The type URL of cgroup v1 metrics in a Metric's data. */
-const CGROUPS_V1_METRICS_URL = "io.containerd.cgroups.v1.Metrics";
-const collect = (value: string, previous: string[]) => [...previous, value];
+import { collect } from "./container-options.js";
 
 export function tasksCommand(program: Command, globals: () => Globals): void {
   const tasks = program.command("tasks").alias("task").alias("t").description("manage tasks");
@@ -136,7 +133,7 @@ export function tasksCommand(program: Command, globals: () => Globals): void {
         .metrics({ filters: [`id==${id}`] });
       const metric = metrics[0];
       if (!metric?.data) throw notFound(`no metrics for task ${id}`);
-      if (metric.data.typeUrl.replace(/^.*\//, "") !== CGROUPS_V1_METRICS_URL)
+      if (metric.data.typeUrl.replace(/^.*\//, "") !== MetricsSchema.typeName)
         throw unimplemented(`metrics of type ${metric.data.typeUrl} cannot be shown`);
       const data = fromBinary(MetricsSchema, metric.data.value);
       if ((opts.format ?? g.format) === "json")
@@ -156,18 +153,14 @@ export function tasksCommand(program: Command, globals: () => Globals): void {
       const client = globals().client().service(Tasks);
       for (const id of ids) {
         try {
-          if (opts.force) {
-            const { process: task } = await client.get({ containerId: id });
-            if (task && task.status !== Status.STOPPED && task.status !== Status.CREATED) {
-              const exited = client.wait({ containerId: id }, NO_DEADLINE);
-              await client.kill({ containerId: id, signal: parseSignal("SIGKILL"), all: true });
-              await exited;
-            }
+          // --force needs the task; otherwise one not found is left to Delete to report.
+          const lookup = client.get({ containerId: id }).then((r) => r.process);
+          const task = opts.force ? await lookup : await lookup.catch(() => undefined);
+          if (opts.force && task && task.status !== Status.STOPPED && task.status !== Status.CREATED) {
+            const exited = client.wait({ containerId: id }, NO_DEADLINE);
+            await client.kill({ containerId: id, signal: parseSignal("SIGKILL"), all: true });
+            await exited;
           }
-          const task = await client.get({ containerId: id }).then(
-            (r) => r.process,
-            () => undefined,
-          );
           const res = await client.delete({ containerId: id });
           // The FIFOs a detached run left for attach go with the task.
           if (task) await removeProcessFifos(task);

@@ -36,29 +36,21 @@ export function parseGrouping(value: string): Grouping {
 
 /**
  * Where the policy puts a task: in its namespace's shared shim, or nowhere (undefined) when the
- * shim is not berth's, grouping is off, or the spec names a group of its own (the shim honours
- * that, as runc-v2 does).
+ * shim is not berth's, grouping is off, or the spec's annotations name a group of its own (the
+ * shim honours that, as runc-v2 does).
  */
 export function placeTask(
   policy: GroupPolicy,
   binary: string,
   namespace: string,
-  spec: Uint8Array,
+  annotations: Record<string, unknown> | undefined,
 ): PolicyPlacement | undefined {
-  if (policy.grouping !== "namespace" || !isBerthShim(binary) || hasGroupAnnotation(spec)) return undefined;
+  if (policy.grouping !== "namespace" || !isBerthShim(binary)) return undefined;
+  if (GROUP_ANNOTATIONS.some((k) => typeof annotations?.[k] === "string" && annotations[k] !== "")) {
+    return undefined;
+  }
   return {
     key: `${binary}\u0000${namespace}`,
     env: { [GROUP_ENV]: POLICY_GROUP, [IDLE_EXIT_ENV]: String(policy.idleExitMs) },
   };
-}
-
-function hasGroupAnnotation(spec: Uint8Array): boolean {
-  let parsed: { annotations?: Record<string, unknown> } | null;
-  try {
-    parsed = JSON.parse(new TextDecoder().decode(spec)) as typeof parsed;
-  } catch {
-    return false; // the shim refuses the spec with a clear error
-  }
-  const annotations = parsed?.annotations;
-  return GROUP_ANNOTATIONS.some((k) => typeof annotations?.[k] === "string" && annotations[k] !== "");
 }

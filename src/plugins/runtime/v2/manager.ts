@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type Any, AnySchema, timestampNow } from "@bufbuild/protobuf/wkt";
 import { TaskDeleteSchema, TaskExitSchema } from "../../../api/events/task_pb.js";
-import { type DeleteResponse, DeleteResponseSchema, Task } from "../../../api/runtime/task/v2/shim_pb.js";
+import { type DeleteResponse, DeleteResponseSchema } from "../../../api/runtime/task/v2/shim_pb.js";
 import type { Mount } from "../../../api/types/mount_pb.js";
 import type { Exchange } from "../../../core/events/exchange.js";
 import {
@@ -31,9 +31,16 @@ import {
   startShim,
 } from "../../../core/runtime/v2/shim-binary.js";
 import { readPipe } from "../../../pkg/cio/fd-stream.js";
-import { alreadyExists, Code, codeOf, messageOf, notFound } from "../../../pkg/errdefs/errdefs.js";
+import {
+  alreadyExists,
+  Code,
+  codeOf,
+  invalidArgument,
+  messageOf,
+  notFound,
+} from "../../../pkg/errdefs/errdefs.js";
 import type { Logger } from "../../../pkg/log/log.js";
-import { createTtrpcClient, TtrpcConnection } from "../../../pkg/ttrpc/index.js";
+import { TtrpcConnection } from "../../../pkg/ttrpc/index.js";
 import { type GroupPolicy, type PolicyPlacement, placeTask } from "./group-policy.js";
 import { withBerthRuncRoot } from "./runc-root.js";
 import { ShimInstance, ShimTask } from "./shim-instance.js";
@@ -100,6 +107,7 @@ export class TaskManager {
   ): Promise<{ task: ShimTask; pid: number }> {
     const k = key(namespace, id);
     if (this.tasks.has(k) || this.creating.has(k)) throw alreadyExists(`task ${id}: already exists`);
+    const annotations = specAnnotations(id, opts.spec);
     this.creating.add(k);
     try {
       const binary = resolveShimBinary(shimBinaryName(opts.runtime), this.opts.daemonDir);
@@ -111,7 +119,7 @@ export class TaskManager {
           throw alreadyExists(`task ${id}: bundle already exists`);
         throw err;
       }
-      const placement = placeTask(this.opts.policy, binary, namespace, opts.spec);
+      const placement = placeTask(this.opts.policy, binary, namespace, annotations);
       const command = this.shimCommand(binary, namespace, id, bundle.path, placement);
       let instance: ShimInstance | undefined;
       try {
@@ -437,10 +445,24 @@ export class TaskManager {
 async function shutdownShim(instance: ShimInstance, id: string): Promise<void> {
   if (!instance.alive) return;
   try {
-    await createTtrpcClient(Task, instance.conn).shutdown({ id }, { timeoutMs: SHUTDOWN_TIMEOUT_MS });
+    await instance.client.shutdown({ id }, { timeoutMs: SHUTDOWN_TIMEOUT_MS });
   } catch {
     // The shim closes the connection as it exits; either way it is going away.
   }
+}
+
+/**
+ * The annotations of a runtime spec (JSON bytes as stored). A spec that is not JSON is refused
+ * here rather than by a shim started only to fail on it.
+ */
+function specAnnotations(id: string, spec: Uint8Array): Record<string, unknown> | undefined {
+  let parsed: { annotations?: Record<string, unknown> } | null;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(spec)) as typeof parsed;
+  } catch (err) {
+    throw invalidArgument(`task ${id}: runtime spec is not valid JSON: ${messageOf(err)}`);
+  }
+  return parsed?.annotations;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

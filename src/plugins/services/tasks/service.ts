@@ -50,12 +50,6 @@ export const tasksService: PluginRegistration = {
             const ns = requireNamespace(call);
             const c = containers.get(ns, req.containerId);
             if (c.spec === undefined) throw failedPrecondition(`container ${c.id} has no runtime spec`);
-            // Refused here rather than by a shim started only to fail on it.
-            try {
-              JSON.parse(Buffer.from(c.spec.value).toString("utf8"));
-            } catch (err) {
-              throw invalidArgument(`container ${c.id}: runtime spec is not valid JSON: ${messageOf(err)}`);
-            }
             const { pid } = await manager.create(ns, c.id, {
               runtime: req.runtimePath || c.runtime.name,
               spec: c.spec.value,
