@@ -33,3 +33,16 @@ export function formatLabels(labels: Record<string, string>): string {
   const entries = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
   return entries.length === 0 ? "" : entries.map(([k, v]) => `${k}=${v}`).join(",");
 }
+
+const BINARY_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/** A size as ctr prints one: 1024-based units, one decimal ("4.0 KiB", "10.0 B"). */
+export function binarySize(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < BINARY_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${BINARY_UNITS[unit]}`;
+}

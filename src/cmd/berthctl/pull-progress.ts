@@ -2,6 +2,7 @@
 // per blob with a bar, bytes and speed, and a total line); elsewhere, a line per event that
 // changes a blob's state or its byte count, so logs keep the whole story.
 import type { Progress } from "../../core/transfer/types.js";
+import { binarySize } from "./output.js";
 
 interface Job {
   name: string;
@@ -13,16 +14,6 @@ interface Job {
 
 const REDRAW_MS = 100;
 const BAR_WIDTH = 24;
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(1)} ${units[i]}`;
-}
 
 /** "layer-sha256:0123456789ab…" → "layer-sha256:0123456789ab" (a blob's job name, shortened). */
 const shortName = (name: string) => name.replace(/^(\w+-sha256:[0-9a-f]{12})[0-9a-f]+$/, "$1");
@@ -48,7 +39,7 @@ class LineDisplay implements ProgressDisplay {
       this.out.write(`${p.event}${p.name ? ` ${p.name}` : ""}${p.desc ? ` ${p.desc.digest}` : ""}\n`);
       return;
     }
-    const line = `${shortName(p.name)}: ${p.event} ${formatBytes(p.progress ?? 0)}/${formatBytes(p.total ?? 0)}`;
+    const line = `${shortName(p.name)}: ${p.event} ${binarySize(p.progress ?? 0)}/${binarySize(p.total ?? 0)}`;
     if (this.last.get(p.name) === line) return;
     this.last.set(p.name, line);
     this.out.write(`${line}\n`);
@@ -94,8 +85,8 @@ class LiveDisplay implements ProgressDisplay {
     const bar = `[${"=".repeat(filled)}${filled < BAR_WIDTH ? ">" : ""}${" ".repeat(Math.max(0, BAR_WIDTH - filled - 1))}]`;
     const seconds = job.started > 0 ? (Date.now() - job.started) / 1000 : 0;
     const speed =
-      job.status === "downloading" && seconds > 0 ? ` ${formatBytes(job.progress / seconds)}/s` : "";
-    return `${shortName(job.name).padEnd(30)} ${job.status.padEnd(14)} ${bar} ${formatBytes(job.progress)}/${formatBytes(job.total)}${speed}`;
+      job.status === "downloading" && seconds > 0 ? ` ${binarySize(job.progress / seconds)}/s` : "";
+    return `${shortName(job.name).padEnd(30)} ${job.status.padEnd(14)} ${bar} ${binarySize(job.progress)}/${binarySize(job.total)}${speed}`;
   }
 
   private draw(): void {
@@ -106,7 +97,7 @@ class LiveDisplay implements ProgressDisplay {
     const seconds = (Date.now() - this.start) / 1000;
     const status = [
       ...jobs.map((j) => this.line(j)),
-      `elapsed: ${seconds.toFixed(1)} s  total: ${formatBytes(done)}/${formatBytes(total)}  (${formatBytes(done / Math.max(seconds, 0.001))}/s)`,
+      `elapsed: ${seconds.toFixed(1)} s  total: ${binarySize(done)}/${binarySize(total)}  (${binarySize(done / Math.max(seconds, 0.001))}/s)`,
     ];
     // Back over the status lines drawn last time; notes scroll above the new ones.
     let text = this.drawn > 0 ? `\x1b[${this.drawn}A\r` : "";

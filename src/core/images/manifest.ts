@@ -236,8 +236,10 @@ export const plainDescriptor = (d: Descriptor): Descriptor => ({
 export function descriptorJson(d: OciDescriptor): Record<string, unknown> {
   const out: Record<string, unknown> = { mediaType: d.mediaType, digest: d.digest, size: d.size };
   if (d.urls?.length) out["urls"] = d.urls;
-  // Sorted keys, as Go writes maps, so that documents hash the same as containerd's.
-  const keys = Object.keys(d.annotations ?? {}).sort();
+  // Sorted keys by UTF-8 bytes, as Go writes maps, so that documents hash the same as containerd's.
+  const keys = Object.keys(d.annotations ?? {}).sort((a, b) =>
+    Buffer.compare(Buffer.from(a), Buffer.from(b)),
+  );
   if (keys.length > 0) out["annotations"] = Object.fromEntries(keys.map((k) => [k, d.annotations[k]]));
   if (d.platform) {
     const p: Record<string, unknown> = { architecture: d.platform.architecture, os: d.platform.os };

@@ -43,7 +43,7 @@ import {
 import { Limiter } from "./pull-limit.js";
 import { parseRemoteReference } from "./reference.js";
 import { type ContentStore, type ImageSpec, type ImageStore, readBlob } from "./stores.js";
-import { type UnpackResult, type UnpackSnapshotter, unpackResolved } from "./unpack.js";
+import { snapshotExists, type UnpackResult, type UnpackSnapshotter, unpackResolved } from "./unpack.js";
 import { filterPlatforms, readConfig, readManifest, resolveImage } from "./walk.js";
 
 /** containerd's deprecation id for pulling a Docker schema 1 image. */
@@ -51,7 +51,7 @@ export const PULL_SCHEMA1_DEPRECATION = "io.containerd.deprecation/pull-schema-1
 /** containerd's max_concurrent_downloads default. */
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3;
 /** How long the pull's lease would live if the daemon died mid-pull (containerd: 24 h). */
-export const PULL_LEASE_EXPIRY_MS = 24 * 60 * 60 * 1000;
+const PULL_LEASE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 export type PullStatus =
   | "resolving"
   | "resolved"
@@ -193,7 +193,7 @@ const isSchema1Refusal = (err: unknown) =>
   /schema 1/.test((err as Error).message);
 
 /** Adds repo to a comma-separated, sorted set of repositories. */
-export function appendSource(existing: string | undefined, repo: string): string {
+function appendSource(existing: string | undefined, repo: string): string {
   const repos = new Set((existing ?? "").split(",").filter((r) => r !== ""));
   repos.add(repo);
   return [...repos].sort().join(",");
@@ -524,15 +524,5 @@ class PullRun {
     if (value === info.labels[this.sourceLabel]) return;
     const labels = this.sourceLabels(value);
     if (this.sourceLabel in labels) await content.setLabels(desc.digest, labels);
-  }
-}
-
-async function snapshotExists(sn: UnpackSnapshotter, key: string): Promise<boolean> {
-  try {
-    await sn.stat(key);
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
   }
 }

@@ -114,7 +114,8 @@ export async function unpackResolved(
   return { chainId: top, config: image.manifest.config, layers };
 }
 
-async function exists(sn: UnpackSnapshotter, name: string): Promise<boolean> {
+/** Whether the snapshotter has `name`. */
+export async function snapshotExists(sn: UnpackSnapshotter, name: string): Promise<boolean> {
   try {
     await sn.stat(name);
     return true;
@@ -134,7 +135,7 @@ async function unpackLayer(
   opts: UnpackOptions,
 ): Promise<boolean> {
   const sn = deps.snapshotter;
-  if (await exists(sn, chainId)) return false;
+  if (await snapshotExists(sn, chainId)) return false;
   await opts.layerReady?.(index);
   const labels: Record<string, string> = {
     ...inheritedLabels(blob.annotations),
@@ -152,7 +153,7 @@ async function unpackLayer(
     } catch (err) {
       // Another unpack may have finished this layer meanwhile; a key clash just retries.
       if (!isAlreadyExists(err) || attempt === 3) throw err;
-      if (await exists(sn, chainId)) return false;
+      if (await snapshotExists(sn, chainId)) return false;
     }
   }
 

@@ -20,14 +20,17 @@ import { type ContentProvider, readBlob } from "./stores.js";
 
 /** The blobs a blob refers to: an index's manifests, a manifest's config and layers. */
 export async function children(provider: ContentProvider, desc: OciDescriptor): Promise<OciDescriptor[]> {
+  const isDocument = isManifestType(desc.mediaType) || isIndexType(desc.mediaType);
+  return childrenIn(desc, isDocument ? await readBlob(provider, desc, MAX_MANIFEST_BYTES) : new Uint8Array());
+}
+
+/** The descriptors a manifest (config, layers) or index (manifests) refers to, from its bytes. */
+export function childrenIn(desc: OciDescriptor, data: Uint8Array): OciDescriptor[] {
   if (isManifestType(desc.mediaType)) {
-    const m = await readManifest(provider, desc);
+    const m = parseManifest(data, desc.mediaType, `manifest ${desc.digest}`);
     return [m.config, ...m.layers];
   }
-  if (isIndexType(desc.mediaType)) {
-    const data = await readBlob(provider, desc, MAX_MANIFEST_BYTES);
-    return parseIndex(data, desc.mediaType, `index ${desc.digest}`).manifests;
-  }
+  if (isIndexType(desc.mediaType)) return parseIndex(data, desc.mediaType, `index ${desc.digest}`).manifests;
   if (isSchema1Type(desc.mediaType))
     throw invalidArgument(
       `${desc.digest}: Docker image manifest schema 1 (${desc.mediaType}) is not supported`,

@@ -8,7 +8,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { messageOf } from "../../pkg/errdefs/errdefs.js";
 import type { Logger } from "../../pkg/log/log.js";
-import type { OciDescriptor } from "../images/manifest.js";
+import { descriptorJson as descriptorFields, type OciDescriptor } from "../images/manifest.js";
 import { formatMs, runVerifier } from "./run.js";
 import type { ImageVerifier, Judgement } from "./verifier.js";
 
@@ -27,31 +27,11 @@ const GO_ESCAPED = /[<>&\u2028\u2029]/g;
 const goEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 
 /**
- * The descriptor as containerd encodes an OCI descriptor: its fields in the spec's order, empty
- * optional ones left out, annotation keys sorted, and a final newline.
+ * The descriptor as containerd encodes an OCI descriptor (manifest.ts's field order and
+ * omissions), with Go's escapes and a final newline.
  */
 export function descriptorJson(desc: OciDescriptor): string {
-  const ordered: Record<string, unknown> = {
-    mediaType: desc.mediaType,
-    digest: desc.digest,
-    size: desc.size,
-  };
-  if (desc.urls?.length) ordered["urls"] = desc.urls;
-  const annotations = Object.entries(desc.annotations ?? {});
-  if (annotations.length > 0)
-    ordered["annotations"] = Object.fromEntries(annotations.sort(([a], [b]) => byBytes(a, b)));
-  if (desc.platform) {
-    const p = desc.platform;
-    ordered["platform"] = {
-      architecture: p.architecture,
-      os: p.os,
-      ...(p.osVersion ? { "os.version": p.osVersion } : {}),
-      ...(p.osFeatures?.length ? { "os.features": p.osFeatures } : {}),
-      ...(p.variant ? { variant: p.variant } : {}),
-    };
-  }
-  if (desc.artifactType) ordered["artifactType"] = desc.artifactType;
-  return JSON.stringify(ordered).replace(GO_ESCAPED, goEscape) + "\n";
+  return JSON.stringify(descriptorFields(desc)).replace(GO_ESCAPED, goEscape) + "\n";
 }
 
 /** Go's string order: by UTF-8 bytes. */

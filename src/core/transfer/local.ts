@@ -4,8 +4,7 @@
 import { pipeline } from "node:stream/promises";
 import { notFound, unimplemented } from "../../pkg/errdefs/errdefs.js";
 import type { Applier } from "../diff/diff.js";
-import { LocalContentStore, LocalImageStore } from "../images/local-stores.js";
-import type { UnpackDeps } from "../images/unpack.js";
+import { LocalContentStore, LocalImageStore, LocalSnapshotter } from "../images/local-stores.js";
 import type { ContentMetadata } from "../metadata/content.js";
 import type { ImageStore as MetadataImageStore } from "../metadata/images.js";
 import { GcLabels } from "../metadata/keys.js";
@@ -104,13 +103,7 @@ export class LocalTransferrer {
     const sn = this.deps.snapshotters.get(snapshotterName);
     if (sn === undefined)
       throw notFound(`unpack: snapshotter ${JSON.stringify(snapshotterName)} is not loaded`);
-    const { namespace: ns, lease } = scope;
-    const snapshotter: UnpackDeps["snapshotter"] = {
-      stat: (key) => sn.stat(ns, key),
-      prepare: (key, parent, opts) => sn.prepare(ns, key, parent, { labels: opts?.labels ?? {}, lease }),
-      commit: (n, key, opts) => sn.commit(ns, n, key, { labels: opts?.labels ?? {}, lease }),
-      remove: (key) => sn.remove(ns, key, { lease }),
-    };
+    const snapshotter = new LocalSnapshotter(sn, scope.namespace, scope.lease);
     return { content, snapshotter, applier: this.deps.applier, snapshotterName };
   }
 

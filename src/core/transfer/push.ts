@@ -5,22 +5,24 @@
 // to, pushing content, per blob uploading/complete or already exists, pushed content,
 // Completed push to.
 
-import type { OciDescriptor } from "../images/manifest.js";
+import { MAX_MANIFEST_BYTES, type OciDescriptor } from "../images/manifest.js";
 import { isIndexType, isManifestType } from "../images/mediatypes.js";
 import { ingestRef } from "../images/pull.js";
 import { Limiter } from "../images/pull-limit.js";
 import { parseRemoteReference } from "../images/reference.js";
 import { type ContentStore, readBlob } from "../images/stores.js";
-import { children, filterPlatforms } from "../images/walk.js";
+import { childrenIn, filterPlatforms } from "../images/walk.js";
 import { all, any } from "../platforms/compare.js";
 import type { Pusher } from "../remotes/pusher.js";
-import type { ImageStoreEndpoint, Progress, RegistryEndpoint } from "./types.js";
+import {
+  type ImageStoreEndpoint,
+  PROGRESS_INTERVAL_MS,
+  type Progress,
+  type RegistryEndpoint,
+} from "./types.js";
 
 /** containerd's max_concurrent_uploaded_layers default. */
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 3;
-const PROGRESS_INTERVAL_MS = 100;
-/** Largest manifest or index sent (as the resolver accepts). */
-const MAX_DOCUMENT_BYTES = 4 << 20;
 
 export interface PushDeps {
   content: ContentStore;
@@ -85,10 +87,10 @@ export async function pushImage(
       p = (async () => {
         const isDocument = isManifestType(desc.mediaType) || isIndexType(desc.mediaType);
         if (!isDocument) return pushBlob(desc);
-        let kids = await children(content, desc);
+        const data = await readBlob(content, desc, MAX_MANIFEST_BYTES);
+        let kids = childrenIn(desc, data);
         if (isIndexType(desc.mediaType)) kids = filterPlatforms(kids, matcher);
         await Promise.all(kids.map(pushTree));
-        const data = await readBlob(content, desc, MAX_DOCUMENT_BYTES);
         const isRoot = desc.digest === root.digest;
         const result = await pusher.pushManifest(
           desc,

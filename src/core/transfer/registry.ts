@@ -14,12 +14,13 @@ import { Resolver } from "../remotes/resolver.js";
 import { imagesToStore, lookupImages } from "./image-store.js";
 import type { LocalTransferDeps } from "./local.js";
 import { pushImage } from "./push.js";
-import type {
-  ImageStoreEndpoint,
-  Progress,
-  RegistryEndpoint,
-  RegistryTransfers,
-  TransferScope,
+import {
+  type ImageStoreEndpoint,
+  PROGRESS_INTERVAL_MS,
+  type Progress,
+  type RegistryEndpoint,
+  type RegistryTransfers,
+  type TransferScope,
 } from "./types.js";
 
 /** The stores pull and push work on: the local transferrer's. */
@@ -41,11 +42,8 @@ export interface RegistryTransferDeps
   stallTimeoutMs?: number | undefined;
 }
 
-/** Downloading reports for one blob are sent at most this often, as containerd's tracker ticks. */
-const PROGRESS_INTERVAL_MS = 100;
-
 /** The resolver a registry endpoint describes. */
-export function endpointResolver(from: RegistryEndpoint, stallTimeoutMs?: number, logger?: Logger): Resolver {
+function endpointResolver(from: RegistryEndpoint, stallTimeoutMs?: number, logger?: Logger): Resolver {
   return new Resolver({
     stallTimeoutMs,
     logger,
@@ -59,7 +57,7 @@ export function endpointResolver(from: RegistryEndpoint, stallTimeoutMs?: number
 }
 
 /** Turns pull progress into containerd's transfer Progress events for the root named name. */
-export function pullProgress(send: (p: Progress) => void, label: string): (p: PullProgress) => void {
+function pullProgress(send: (p: Progress) => void, label: string): (p: PullProgress) => void {
   let root = "";
   const lastSent = new Map<string, number>();
   return (p) => {

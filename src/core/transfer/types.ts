@@ -7,6 +7,9 @@ import type { Descriptor } from "../metadata/keys.js";
 import type { Platform } from "../platforms/platform.js";
 import type { CredentialsFn } from "../remotes/auth.js";
 
+/** Progress reports for one blob are sent at most this often, as containerd's tracker ticks. */
+export const PROGRESS_INTERVAL_MS = 100;
+
 /** An extra name an image store gives what it stores (containerd's image.Reference). */
 export interface ImageReference {
   name: string;

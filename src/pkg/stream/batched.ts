@@ -4,7 +4,7 @@
 // are not copied together). The source is paused only when maxPending bytes are waiting.
 
 /** The default bytes collected while a write is in flight before the source is paused. */
-export const DEFAULT_MAX_PENDING = 8 << 20;
+const DEFAULT_MAX_PENDING = 8 << 20;
 
 /**
  * Reads source to its end, passing its chunks in order to sink with at most one sink call in

@@ -6,7 +6,7 @@ import { Content } from "../../../api/services/content/v1/content_pb.js";
 import { type Image, ImageSchema, Images } from "../../../api/services/images/v1/images_pb.js";
 import { isAlreadyExists, isNotFound, messageOf } from "../../../pkg/errdefs/errdefs.js";
 import type { Globals } from "../globals.js";
-import { formatLabels, parseLabels, printJson, printTable } from "../output.js";
+import { binarySize, formatLabels, parseLabels, printJson, printTable } from "../output.js";
 import { imageArchiveCommands } from "./images-archive.js";
 import { imageRegistryCommands } from "./images-registry.js";
 
@@ -22,17 +22,6 @@ const imageJson = (i: Image) => ({
   createdAt: i.createdAt && timestampDate(i.createdAt),
   updatedAt: i.updatedAt && timestampDate(i.updatedAt),
 });
-
-/** Sizes as ctr prints them: 1024-based units, one decimal ("1.5 KiB", "10.0 B"). */
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(1)} ${units[i]}`;
-}
 
 export function imagesCommand(program: Command, globals: () => Globals): void {
   const images = program.command("images").alias("image").alias("i").description("manage image records");
@@ -162,7 +151,7 @@ export function imagesCommand(program: Command, globals: () => Globals): void {
           r.target.mediaType,
           r.target.digest,
           r.status,
-          r.status === "error" ? "-" : `${formatBytes(r.present)}/${formatBytes(Number(r.target.size))}`,
+          r.status === "error" ? "-" : `${binarySize(r.present)}/${binarySize(Number(r.target.size))}`,
         ]),
       );
     });

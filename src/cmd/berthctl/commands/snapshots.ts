@@ -7,7 +7,7 @@ import { type Info, Kind, Snapshots } from "../../../api/services/snapshots/v1/s
 import type { Mount } from "../../../api/types/mount_pb.js";
 import { GcLabels } from "../../../core/metadata/keys.js";
 import type { Globals } from "../globals.js";
-import { parseLabels, printJson, printTable } from "../output.js";
+import { binarySize, parseLabels, printJson, printTable } from "../output.js";
 
 const KIND_NAMES: Record<Kind, string> = {
   [Kind.UNKNOWN]: "Unknown",
@@ -15,19 +15,6 @@ const KIND_NAMES: Record<Kind, string> = {
   [Kind.ACTIVE]: "Active",
   [Kind.COMMITTED]: "Committed",
 };
-
-const BINARY_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-
-/** A size as ctr prints one: "4.0 KiB". */
-export function binarySize(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < BINARY_UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${BINARY_UNITS[unit]}`;
-}
 
 /** Info as ctr prints it with `snapshots info` (Go's JSON of snapshots.Info). */
 function infoJson(i: Info): Record<string, unknown> {
