@@ -152,6 +152,11 @@ describe("berthctl run options inside the container", () => {
     assert.equal((await run([], "touch /x")).code, 0);
   });
 
+  test("--seccomp confines the process with a seccomp filter; without it there is none", async () => {
+    assert.equal(await output(["--seccomp"], "grep Seccomp: /proc/self/status"), "Seccomp:\t2\n");
+    assert.equal(await output([], "grep Seccomp: /proc/self/status"), "Seccomp:\t0\n");
+  });
+
   test("--user, --cwd and --env together", async () => {
     const out = await output(
       ["--user", "1234:4321", "--cwd", "/tmp", "--env", "GREETING=hello world", "--env", "PATH=/bin"],

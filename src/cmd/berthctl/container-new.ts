@@ -22,6 +22,7 @@ import {
   type SpecOpt,
   specToJSON,
   withCPUs,
+  withDefaultSeccomp,
   withDefaultUnixDevices,
   withEnv,
   withImageConfig,
@@ -54,6 +55,7 @@ export interface ContainerOptions {
   memoryLimit?: string;
   cpus?: string;
   readOnly?: boolean;
+  seccomp?: boolean;
   tty?: boolean;
   label: string[];
 }
@@ -68,6 +70,7 @@ function specOpts(config: ImageConfig | undefined, args: string[], o: ContainerO
   // The local terminal's size from the start (ctr only resizes after Start, racing the process).
   if (o.tty && process.stdout.isTTY) opts.push(withTTYSize(process.stdout.columns, process.stdout.rows));
   if (o.privileged) opts.push(withPrivilegedRun());
+  if (o.seccomp) opts.push(withDefaultSeccomp());
   if (o.netHost) opts.push(withNetHost(hostname()));
   if (o.readOnly) opts.push(withRootFSReadonly);
   if (o.memoryLimit !== undefined) opts.push(withMemoryLimit(integer("--memory-limit", o.memoryLimit)));

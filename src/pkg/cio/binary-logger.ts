@@ -34,10 +34,6 @@ export class BinaryLogger {
     });
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
   /** Starts the logger for process id of namespace and waits until it says it is ready. */
   static async start(spec: LoggerSpec, id: string, namespace: string): Promise<BinaryLogger> {
     const opened: number[] = [];
@@ -126,11 +122,6 @@ export class BinaryLogger {
       await this.exited;
     }
     clearTimeout(timer);
-  }
-
-  /** Resolves when the logger has exited. */
-  wait(): Promise<void> {
-    return this.exited;
   }
 }
 

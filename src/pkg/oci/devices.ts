@@ -2,7 +2,6 @@
 // privileged one (containerd's WithDefaultUnixDevices, HostDevices, WithAllDevicesAllowed).
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { invalidArgument } from "../errdefs/errdefs.js";
 import { ensureLinux, ensureResources, type SpecOpt } from "./options.js";
 import type { Device, DeviceRule } from "./spec.js";
 
@@ -87,19 +86,3 @@ export const withHostDevices: SpecOpt = async (spec) => {
   const linux = ensureLinux(spec);
   linux.devices = [...(linux.devices ?? []), ...(await hostDevices())];
 };
-
-/** Adds the device at host `path` (at `containerPath`, default the same) with a cgroup rule granting `access`. */
-export const withLinuxDevice =
-  (path: string, access = "rwm", containerPath?: string): SpecOpt =>
-  async (spec) => {
-    const dev = await deviceFromPath(path);
-    if (!dev) throw invalidArgument(`${path} is not a device node`);
-    if (containerPath) dev.path = containerPath;
-    const linux = ensureLinux(spec);
-    linux.devices = [...(linux.devices ?? []), dev];
-    const resources = ensureResources(spec);
-    resources.devices = [
-      ...(resources.devices ?? []),
-      { allow: true, type: dev.type, major: dev.major, minor: dev.minor, access },
-    ];
-  };

@@ -3,7 +3,7 @@
 // groups) gets the root filesystem's host path from the context.
 import { posix } from "node:path";
 import { invalidArgument } from "../errdefs/errdefs.js";
-import type { Capabilities, Linux, Mount, NamespaceType, Process, Resources, Rlimit, Spec } from "./spec.js";
+import type { Capabilities, Linux, Mount, NamespaceType, Process, Resources, Spec } from "./spec.js";
 
 export interface SpecContext {
   /** Host path of the container's root filesystem; defaults to spec.root.path if absolute. */
@@ -158,17 +158,6 @@ export const withHostNamespace =
     if (at >= 0) linux.namespaces!.splice(at, 1);
   };
 
-/** Sets the namespace of `ns.type` (joining `ns.path` if given), replacing one of that type. */
-export const withLinuxNamespace =
-  (ns: { type: NamespaceType; path?: string }): SpecOpt =>
-  (spec) => {
-    const linux = ensureLinux(spec);
-    linux.namespaces ??= [];
-    const at = linux.namespaces.findIndex((n) => n.type === ns.type);
-    if (at >= 0) linux.namespaces[at] = { ...ns };
-    else linux.namespaces.push({ ...ns });
-  };
-
 const hostFileMount = (path: string): Mount => ({
   destination: path,
   type: "bind",
@@ -179,8 +168,6 @@ const hostFileMount = (path: string): Mount => ({
 export const withHostHostsFile: SpecOpt = (spec) => withMounts([hostFileMount("/etc/hosts")])(spec, {});
 export const withHostResolvconf: SpecOpt = (spec) =>
   withMounts([hostFileMount("/etc/resolv.conf")])(spec, {});
-export const withHostLocaltime: SpecOpt = (spec) => withMounts([hostFileMount("/etc/localtime")])(spec, {});
-
 /** Host networking as `ctr run --net-host`: the host's network namespace, hosts, resolv.conf and HOSTNAME. */
 export const withNetHost = (hostname: string): SpecOpt =>
   compose(
@@ -202,37 +189,6 @@ export const withRootFSPath =
   (spec) => {
     spec.root ??= { path };
     spec.root.path = path;
-  };
-
-export const withNoNewPrivileges: SpecOpt = (spec) => {
-  ensureProcess(spec).noNewPrivileges = true;
-};
-
-export const withNewPrivileges: SpecOpt = (spec) => {
-  ensureProcess(spec).noNewPrivileges = false;
-};
-
-export const withCgroup =
-  (path: string): SpecOpt =>
-  (spec) => {
-    ensureLinux(spec).cgroupsPath = path;
-  };
-
-export const withAnnotations =
-  (annotations: Record<string, string>): SpecOpt =>
-  (spec) => {
-    spec.annotations = { ...(spec.annotations ?? {}), ...annotations };
-  };
-
-/** Sets an rlimit, replacing one of the same type. */
-export const withRlimit =
-  (rlimit: Rlimit): SpecOpt =>
-  (spec) => {
-    const process = ensureProcess(spec);
-    process.rlimits ??= [];
-    const at = process.rlimits.findIndex((r) => r.type === rlimit.type);
-    if (at >= 0) process.rlimits[at] = { ...rlimit };
-    else process.rlimits.push({ ...rlimit });
   };
 
 // Resources. Like containerd's, these change nothing on a spec without a Linux section.
@@ -271,29 +227,6 @@ export function withCPUs(cpus: number): SpecOpt {
   if (!Number.isFinite(cpus) || cpus <= 0) throw invalidArgument(`invalid cpus value ${cpus}: must be > 0`);
   return withCPUCFS(Math.trunc(cpus * CPU_CFS_PERIOD), CPU_CFS_PERIOD);
 }
-
-export const withCPUShares = (shares: number): SpecOpt =>
-  withCPU((cpu) => {
-    cpu.shares = shares;
-  });
-
-/** The CPUs the container may run on (`--cpuset-cpus 0-1,3`). */
-export const withCPUSet = (cpus: string): SpecOpt =>
-  withCPU((cpu) => {
-    cpu.cpus = cpus;
-  });
-
-export const withCPUSetMems = (mems: string): SpecOpt =>
-  withCPU((cpu) => {
-    cpu.mems = mems;
-  });
-
-export const withPidsLimit =
-  (limit: number): SpecOpt =>
-  (spec) => {
-    if (!spec.linux) return;
-    ensureResources(spec).pids = { limit };
-  };
 
 // Capabilities.
 

@@ -182,10 +182,3 @@ export const withDefaultSeccomp =
   (spec) => {
     ensureLinux(spec).seccomp = defaultSeccompProfile(spec, host);
   };
-
-/** Sets a seccomp profile given as an object (e.g. read from `--seccomp-profile`'s file). */
-export const withSeccompProfile =
-  (profile: Seccomp): SpecOpt =>
-  (spec) => {
-    ensureLinux(spec).seccomp = profile;
-  };

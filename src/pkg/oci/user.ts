@@ -60,6 +60,20 @@ function rootfsOf(spec: Spec, ctx: SpecContext): string {
   return path;
 }
 
+/**
+ * The user database of the rootfs the spec is being built for: one per context and rootfs, so
+ * that the options of one spec (image User, its groups, --user) read each file once.
+ */
+const databases = new WeakMap<SpecContext, Map<string, UserDatabase>>();
+function userDatabase(spec: Spec, ctx: SpecContext): UserDatabase {
+  const rootfs = rootfsOf(spec, ctx);
+  const byRootfs = databases.get(ctx) ?? new Map<string, UserDatabase>();
+  databases.set(ctx, byRootfs);
+  const db = byRootfs.get(rootfs) ?? new UserDatabase(rootfs);
+  byRootfs.set(rootfs, db);
+  return db;
+}
+
 /** A view of the container's user database, each file read at most once. */
 class UserDatabase {
   private passwd?: Promise<PasswdEntry[] | undefined>;
@@ -122,18 +136,11 @@ function setUser(spec: Spec, uid: number, gid: number) {
   ensurePrimaryGid(spec);
 }
 
-/** Runs as uid/gid without looking at the rootfs. */
-export const withUIDGID =
-  (uid: number, gid: number): SpecOpt =>
-  (spec) => {
-    setUser(spec, uid, gid);
-  };
-
 /** Runs as `uid` with its passwd gid; gid 0 if the rootfs has no passwd or no such uid. */
 export const withUserID =
   (uid: number): SpecOpt =>
   async (spec, ctx) => {
-    const users = await new UserDatabase(rootfsOf(spec, ctx)).users();
+    const users = await userDatabase(spec, ctx).users();
     const user = users?.find((u) => u.uid === uid);
     setUser(spec, uid, user ? user.gid : 0);
   };
@@ -143,7 +150,7 @@ export const withUsername =
   (name: string): SpecOpt =>
   async (spec, ctx) => {
     if (!spec.linux) throw invalidArgument("spec has no linux section: cannot resolve a user");
-    const user = await new UserDatabase(rootfsOf(spec, ctx)).userNamed(name);
+    const user = await userDatabase(spec, ctx).userNamed(name);
     setUser(spec, user.uid, user.gid);
   };
 
@@ -163,7 +170,7 @@ export const withUser =
     const u = parseIdPart(userstr, parts[0]!, "uid");
     const g = parseIdPart(userstr, parts[1]!, "gid");
     if ("id" in u && "id" in g) return setUser(spec, u.id, g.id);
-    const db = new UserDatabase(rootfsOf(spec, ctx));
+    const db = userDatabase(spec, ctx);
     const uid = "id" in u ? u.id : (await db.userNamed(u.name)).uid;
     const gid = "id" in g ? g.id : (await db.groupNamed(g.name)).gid;
     setUser(spec, uid, gid);
@@ -177,7 +184,7 @@ export const withUser =
 export const withAdditionalGIDs =
   (userstr: string): SpecOpt =>
   async (spec, ctx) => {
-    const db = new UserDatabase(rootfsOf(spec, ctx));
+    const db = userDatabase(spec, ctx);
     let name = userstr;
     if (/^[+-]?\d+$/.test(userstr)) {
       const uid = Number(userstr);
@@ -199,7 +206,7 @@ export const withAdditionalGIDs =
 export const withAppendAdditionalGroups =
   (...groups: string[]): SpecOpt =>
   async (spec, ctx) => {
-    const db = new UserDatabase(rootfsOf(spec, ctx));
+    const db = userDatabase(spec, ctx);
     const gids: number[] = [];
     for (const group of groups) {
       if (/^\d+$/.test(group) && Number(group) <= 0xffffffff) gids.push(Number(group));

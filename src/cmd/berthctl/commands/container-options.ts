@@ -28,5 +28,6 @@ export function containerOptions(cmd: Command): Command {
     .option("--memory-limit <bytes>", "memory limit in bytes")
     .option("--cpus <n>", "limit of CPUs (may be fractional)")
     .option("--read-only", "mount the root filesystem read-only")
+    .option("--seccomp", "confine the process with containerd's default seccomp profile")
     .option("-t, --tty", "allocate a terminal");
 }

@@ -5,6 +5,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { recvFd } from "../../../pkg/sys/index.js";
+import { listenUnix } from "../../../pkg/unixsocket/listen.js";
 
 /** The pty master received from the runtime: an fd this process owns, and the pty's path. */
 export interface PtyMaster {
@@ -24,7 +25,8 @@ export class ConsoleSocket {
   private constructor(
     readonly path: string,
     private readonly server: Server,
-    private readonly removeDir: string | undefined,
+    /** The private directory holding the socket, removed on close. */
+    private readonly removeDir: string,
   ) {
     // Accepted by Node (epoll, no thread) and left paused: a read by Node would consume the
     // message and drop the descriptor riding on it.
@@ -34,11 +36,6 @@ export class ConsoleSocket {
       server.once("error", reject);
     });
     this.connection.catch(() => {});
-  }
-
-  /** Listens at path (which must not exist). */
-  static async listen(path: string): Promise<ConsoleSocket> {
-    return ConsoleSocket.open(path, undefined);
   }
 
   /** Listens at pty.sock in a new private directory under dir (the OS temp dir by default). */
@@ -52,15 +49,9 @@ export class ConsoleSocket {
     }
   }
 
-  private static async open(path: string, removeDir: string | undefined): Promise<ConsoleSocket> {
+  private static async open(path: string, removeDir: string): Promise<ConsoleSocket> {
     const server = createServer({ pauseOnConnect: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(path, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listenUnix(server, path);
     return new ConsoleSocket(path, server, removeDir);
   }
 
@@ -103,6 +94,6 @@ export class ConsoleSocket {
       () => {},
     );
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    if (this.removeDir) await rm(this.removeDir, { recursive: true, force: true });
+    await rm(this.removeDir, { recursive: true, force: true });
   }
 }

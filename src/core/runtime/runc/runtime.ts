@@ -60,11 +60,6 @@ export interface CreateOptions {
   io?: ProcessIO;
 }
 
-export interface RunOptions extends CreateOptions {
-  /** --detach: return once the container runs instead of waiting for its exit. */
-  detach?: boolean;
-}
-
 export interface ExecOptions {
   pidFile?: string;
   consoleSocket?: ConsoleSocketOption;
@@ -114,15 +109,6 @@ export class OciRuntime {
   /** Starts the user's program in a created container. */
   async start(id: string): Promise<void> {
     await this.invoke({ args: ["start", id], containerId: id, capture: true });
-  }
-
-  /**
-   * create + start (+ delete): with detach, returns 0 once the container runs; otherwise waits and
-   * returns the container's exit status (the runtime's own failures still throw).
-   */
-  async run(id: string, bundle: string, opts: RunOptions = {}): Promise<number> {
-    const args = ["run", "--bundle", bundle, ...createArgs(opts), ...(opts.detach ? ["--detach"] : []), id];
-    return this.invoke({ args, containerId: id, io: opts.io }, { exitStatusIsResult: !opts.detach });
   }
 
   async state(id: string): Promise<ContainerState> {
